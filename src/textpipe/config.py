@@ -1,0 +1,56 @@
+"""One settings object for the whole pipeline.
+
+Values come from arguments, then `TEXTPIPE_*` environment variables, then the
+defaults below; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TaskRunnerName = Literal["threads", "processes", "dask"]
+
+
+class Settings(BaseSettings):
+    """Paths, batch sizes, limits and model knobs. `Settings()` gives the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="TEXTPIPE_", frozen=True, extra="forbid")
+
+    input_dir: Path = Path("data/raw")
+    output_dir: Path = Path("data/processed")
+    language: str = Field("en", description="Language whose articles get sentiment scores.")
+
+    # Topics: an int K, or 0 meaning "choose K by coherence" (`--topics auto`).
+    n_topics: int = Field(10, ge=0, le=200)
+    auto_topics_candidates: tuple[int, ...] = (5, 8, 10, 15, 20)
+    topic_fit_sample: int = Field(
+        20_000, ge=10, description="Most articles the topic model is fitted on (a seeded sample)."
+    )
+    topic_weight_threshold: float = Field(0.05, ge=0.0, lt=1.0)
+    topic_top_terms: int = Field(10, ge=3, le=50)
+    max_features: int = Field(20_000, ge=100)
+    random_state: int = 0
+
+    # Batching and parallelism.
+    batch_size: int = Field(1_000, ge=1, description="Articles per batch task.")
+    files_per_batch: int = Field(1_000, ge=1)
+    task_runner: TaskRunnerName = "threads"
+    workers: int = Field(2, ge=1)
+    dask_address: str | None = None
+
+    # Limits that keep memory bounded on hostile input.
+    max_file_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    max_decompressed_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    max_record_bytes: int = Field(16 * 1024 * 1024, ge=1)
+    min_text_chars: int = Field(20, ge=1)
+
+    @field_validator("language")
+    @classmethod
+    def _iso_639_1(cls, value: str) -> str:
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError(f"language must be an ISO 639-1 code such as 'en', got {value!r}")
+        return value.lower()

@@ -1,0 +1,332 @@
+"""Bytes to text for every reader: open with size caps, gunzip with a decompression
+cap, pick an encoding, and split big files into decoded lines without loading them.
+
+Problems surface as `InputRejected` (a `BadInputError` carrying a `RejectReason`),
+which `read_file` turns into a `Reject`; nothing here returns partial garbage.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import os
+import stat
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from textpipe.config import Settings
+from textpipe.errors import BadInputError
+from textpipe.records import RejectReason
+
+CHUNK_BYTES = 64 * 1024
+DETAIL_CHARS = 300
+GZIP_MIN_BYTES = 18  # header and trailer of an empty member
+GUESS_SAMPLE_BYTES = 256 * 1024  # charset-normalizer is slow; a prefix decides well enough
+
+# Longest BOMs first: the UTF-32-LE BOM starts with the UTF-16-LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Encodings in which a b"\n" byte may be half a character: split lines after decoding.
+_WIDE_ENCODINGS = ("utf-16", "utf-32", "utf_16", "utf_32")
+_CONTROL_CHARS = frozenset(chr(c) for c in range(32)) - set("\t\n\r\f\v")
+_WORD_PUNCTUATION = frozenset("’‘·\u00ad")  # may sit between two letters in real words
+
+
+class InputRejected(BadInputError):
+    """A file or record that cannot be used; `record` is None for the whole file."""
+
+    def __init__(self, reason: RejectReason, detail: str, record: int | None = None) -> None:
+        super().__init__(reason.value, one_line(detail))
+        self.reject_reason = reason
+        self.record = record
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file found by `discover`; `relative` (POSIX, relative to the root) is its `source`."""
+
+    path: Path
+    relative: str
+
+
+def one_line(message: object) -> str:
+    """Collapse a message to one line of at most ~300 characters for `Reject.detail`."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
+
+
+def is_gzip_name(relative: str) -> bool:
+    return relative.lower().endswith(".gz")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    # O_NONBLOCK keeps a FIFO that slipped into the input folder from hanging the run.
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+class _CappedGunzip(io.RawIOBase):
+    """Decompresses a gzip stream, failing once more than `cap` bytes come out."""
+
+    def __init__(self, compressed: BinaryIO, cap: int) -> None:
+        super().__init__()
+        self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+        self._cap = cap
+        self._produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        # Fill the whole request so that `peek` sees a full sample, as for a plain file.
+        while filled < len(view):
+            try:
+                got = self._gzip.readinto(view[filled:])
+            except EOFError as exc:
+                raise InputRejected(
+                    RejectReason.CORRUPT_ARCHIVE, f"truncated gzip: {exc}"
+                ) from exc
+            except (gzip.BadGzipFile, zlib.error) as exc:
+                raise InputRejected(RejectReason.CORRUPT_ARCHIVE, f"invalid gzip: {exc}") from exc
+            if not got:
+                break
+            filled += got
+            self._produced += got
+            if self._produced > self._cap:
+                raise InputRejected(
+                    RejectReason.TOO_LARGE,
+                    f"decompressed size exceeds max_decompressed_bytes={self._cap}",
+                )
+        return filled
+
+    def close(self) -> None:
+        self._gzip.close()
+        super().close()
+
+
+def _check_declared_size(raw: io.FileIO, size: int, cap: int) -> None:
+    """Settle a gzip whose trailer declares more than `cap` bytes before any is used.
+
+    The trailer (the last member's size modulo 4 GiB) is only a hint: it is garbage
+    when the file is truncated. So a large claim is checked by inflating, and
+    discarding, up to `cap` bytes, which tells a bomb (TOO_LARGE) from a broken file
+    (CORRUPT_ARCHIVE) before a 64 KiB sample of it could be judged as binary text.
+    """
+    if size < GZIP_MIN_BYTES:
+        return
+    raw.seek(size - 4)
+    declared = int.from_bytes(raw.read(4), "little")
+    raw.seek(0)
+    if declared <= cap:
+        return
+    drain = _CappedGunzip(raw, cap)
+    buffer = bytearray(CHUNK_BYTES)
+    while drain.readinto(memoryview(buffer)):
+        pass
+    raw.seek(0)
+
+
+@contextmanager
+def open_input(file: InputFile, settings: Settings) -> Iterator[io.BufferedReader]:
+    """Open a regular file (gunzipping `*.gz` with a cap) as a buffered binary stream."""
+    raw = open(file.path, "rb", buffering=0, opener=_open_nonblocking)  # noqa: SIM115
+    try:
+        info = os.fstat(raw.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputRejected(RejectReason.UNREADABLE, "not a regular file")
+        if info.st_size > settings.max_file_bytes:
+            raise InputRejected(
+                RejectReason.TOO_LARGE,
+                f"file has {info.st_size} bytes, max_file_bytes={settings.max_file_bytes}",
+            )
+        if is_gzip_name(file.relative):
+            _check_declared_size(raw, info.st_size, settings.max_decompressed_bytes)
+            source: io.RawIOBase = _CappedGunzip(raw, settings.max_decompressed_bytes)
+        else:
+            source = raw
+        with io.BufferedReader(source, buffer_size=CHUNK_BYTES) as stream:
+            yield stream
+    finally:
+        raw.close()
+
+
+def read_all(file: InputFile, settings: Settings) -> bytes:
+    """The whole (decompressed) content of a file, within the configured caps."""
+    with open_input(file, settings) as stream:
+        if not is_gzip_name(file.relative):
+            return stream.read()
+        # Chunked so a bomb fails at the cap instead of allocating a cap-sized buffer.
+        chunks = []
+        while chunk := stream.read(CHUNK_BYTES):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    return None
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:CHUNK_BYTES]
+    controls = sum(1 for char in sample if char in _CONTROL_CHARS)
+    return controls > max(2, len(sample) // 100)
+
+
+def _reads_as_western(text: str) -> bool:
+    """True when Windows-1252 gives plausible Western European text: mostly ASCII letters,
+    and no symbol (such as ³ or ¿) wedged inside a word, as other code pages would give."""
+    letters = accented = 0
+    for position, char in enumerate(text):
+        if char.isalpha():
+            letters += 1
+            accented += not char.isascii()
+        elif (
+            not char.isascii()
+            and char not in _WORD_PUNCTUATION
+            and 0 < position < len(text) - 1
+            and text[position - 1].isalpha()
+            and text[position + 1].isalpha()
+        ):
+            return False
+    return accented <= 0.3 * letters
+
+
+def _guess_encoding(sample: bytes) -> str:
+    """Encoding of non-UTF-8 bytes: Windows-1252 (a superset of printable Latin-1) when
+    it reads as Western text, else charset-normalizer's guess. Its own ranking often
+    prefers a Baltic or Central European code page for short French or German text."""
+    from charset_normalizer import from_bytes
+
+    sample = sample[:GUESS_SAMPLE_BYTES]
+    try:
+        western = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        western = None
+    if western is not None and _reads_as_western(western):
+        if _looks_binary(western):
+            raise InputRejected(RejectReason.BINARY, "control characters: not a text file")
+        return "cp1252"
+    best = from_bytes(sample).best()
+    if best is None:
+        raise InputRejected(RejectReason.DECODE_ERROR, "no plausible text encoding found")
+    if _looks_binary(str(best)):
+        raise InputRejected(RejectReason.BINARY, "control characters: not a text file")
+    return best.encoding
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a whole file: BOM, else UTF-8, else a detected encoding; never empty."""
+    if not data:
+        raise InputRejected(RejectReason.EMPTY, "file is empty (0 bytes)")
+    encoding = _bom_encoding(data)
+    if encoding is None:
+        if b"\x00" in data:
+            raise InputRejected(RejectReason.BINARY, "NUL bytes without a UTF-16/32 BOM")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = _guess_encoding(data)
+    if encoding is not None:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputRejected(RejectReason.DECODE_ERROR, f"{encoding}: {exc}") from exc
+    if not text.strip():
+        raise InputRejected(RejectReason.EMPTY, "file holds only whitespace")
+    return text
+
+
+def read_text(file: InputFile, settings: Settings) -> str:
+    """Read and decode a whole file (for formats that are parsed in one piece)."""
+    return decode_text(read_all(file, settings))
+
+
+def sniff_encoding(sample: bytes, complete: bool) -> str:
+    """Encoding of a stream judged from its first bytes (`complete`: the sample is all of it)."""
+    if not sample:
+        raise InputRejected(RejectReason.EMPTY, "file is empty (0 bytes)")
+    encoding = _bom_encoding(sample)
+    if encoding is not None:
+        return encoding
+    if b"\x00" in sample:
+        raise InputRejected(RejectReason.BINARY, "NUL bytes without a UTF-16/32 BOM")
+    try:
+        # Incremental: a multi-byte character cut by the sample's end is not an error.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+    except UnicodeDecodeError:
+        return _guess_encoding(sample)
+    return "utf-8"
+
+
+def _decode_line(raw: bytes, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        # A stray Windows-1252 byte in an otherwise UTF-8 file should cost one line's
+        # accents, not the rest of the file.
+        return raw.decode("cp1252", errors="replace")
+
+
+def _skip_rest_of_line(stream: io.BufferedReader) -> None:
+    while chunk := stream.readline(CHUNK_BYTES):
+        if chunk.endswith(b"\n"):
+            return
+
+
+def _too_long(max_bytes: int) -> InputRejected:
+    return InputRejected(RejectReason.TOO_LARGE, f"line longer than max_record_bytes={max_bytes}")
+
+
+def iter_lines(
+    stream: io.BufferedReader, encoding: str, max_bytes: int
+) -> Iterator[str | InputRejected]:
+    """Decoded lines with their line endings; an over-long line yields an `InputRejected`
+    in its place (and is skipped) so one bad line does not end the file."""
+    if encoding.lower().startswith(_WIDE_ENCODINGS):
+        yield from _iter_wide_lines(stream, encoding, max_bytes)
+        return
+    while raw := stream.readline(max_bytes + 1):
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            _skip_rest_of_line(stream)
+            yield _too_long(max_bytes)
+            continue
+        yield _decode_line(raw, encoding)
+
+
+def _iter_wide_lines(
+    stream: io.BufferedReader, encoding: str, max_bytes: int
+) -> Iterator[str | InputRejected]:
+    # UTF-16/32 cannot be split on b"\n"; the limit counts characters, a close bound.
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    try:
+        while line := text.readline(max_bytes + 1):
+            if len(line) > max_bytes and not line.endswith(("\n", "\r")):
+                while (rest := text.readline(CHUNK_BYTES)) and not rest.endswith("\n"):
+                    pass
+                yield _too_long(max_bytes)
+                continue
+            yield line
+    except UnicodeDecodeError as exc:
+        raise InputRejected(RejectReason.DECODE_ERROR, f"{encoding}: {exc}") from exc
+    finally:
+        text.detach()
+
+
+def peek_sample(stream: io.BufferedReader) -> tuple[bytes, bool]:
+    """The first buffered bytes of a fresh stream (up to 64 KiB) and whether that is all."""
+    sample = stream.peek(CHUNK_BYTES)[:CHUNK_BYTES]
+    return sample, len(sample) < CHUNK_BYTES

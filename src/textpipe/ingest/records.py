@@ -1,0 +1,263 @@
+"""Structured records (`.json`, `.jsonl`, `.csv`): one article per object or row, with
+known fields mapped onto `RawArticle` and every other field kept in `extra`.
+
+JSONL and CSV are streamed line by line, so memory stays bounded by the longest
+record (`max_record_bytes`), not the file; a bad record rejects only itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from textpipe.config import Settings
+from textpipe.ingest._bytes import (
+    InputFile,
+    InputRejected,
+    iter_lines,
+    one_line,
+    open_input,
+    peek_sample,
+    read_text,
+    sniff_encoding,
+)
+from textpipe.ingest._dates import parse_datetime
+from textpipe.ingest.text import split_paragraphs
+from textpipe.records import RawArticle, Reject, RejectReason
+
+TEXT_FIELDS = ("text", "body", "content", "description")
+DATE_FIELDS = ("published_at", "date", "published")
+URL_FIELDS = ("url", "link")
+ARRAY_FIELDS = ("articles", "items")
+CSV_DELIMITERS = ",;\t|"
+
+
+def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
+    """The original key of the first of `names` whose value is not empty."""
+    for name in names:
+        if name in fields and fields[name][1] not in (None, "", []):
+            return fields[name][0]
+    return None
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return " ".join(value.split()) or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return ", ".join(" ".join(item.split()) for item in value)
+    return None
+
+
+def record_paragraphs(text: str) -> str:
+    """Paragraphs joined by a blank line. With no blank line in the text, each line is
+    a paragraph: scraped records usually put one newline between paragraphs."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" in text and not any(not line.strip() for line in text.strip().split("\n")):
+        return "\n\n".join(line.strip() for line in text.split("\n") if line.strip())
+    return "\n\n".join(split_paragraphs(text))
+
+
+def _body(value: Any) -> str | None:
+    if isinstance(value, str):
+        return record_paragraphs(value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return "\n\n".join(para for item in value if (para := record_paragraphs(item)))
+    return None
+
+
+def article_from_record(
+    record: Any, source: str, source_format: str, index: int, settings: Settings
+) -> RawArticle | Reject:
+    """Map one parsed record (a dict of field -> value) onto a `RawArticle`."""
+    if not isinstance(record, dict):
+        return Reject(
+            source, index, RejectReason.BAD_RECORD,
+            f"record is a JSON {type(record).__name__}, expected an object",
+        )  # fmt: skip
+    # Field names match case-insensitively; the first spelling of a name wins.
+    fields: dict[str, tuple[str, Any]] = {}
+    for key, value in record.items():
+        fields.setdefault(str(key).strip().lower(), (key, value))
+
+    text_key = _first_present(fields, TEXT_FIELDS)
+    text = _body(record[text_key]) if text_key is not None else ""
+    if text is None:
+        kind = type(record[text_key]).__name__
+        return Reject(source, index, RejectReason.BAD_RECORD, f"field {text_key!r} is a {kind}")
+    if len(text) < settings.min_text_chars:
+        return Reject(
+            source, index, RejectReason.NO_TEXT,
+            f"text has {len(text)} characters (min_text_chars={settings.min_text_chars})"
+            if text_key else "no text field (text, body, content or description)",
+        )  # fmt: skip
+
+    used = {text_key}
+    known: dict[str, str | None] = {}
+    for name, candidates in (
+        ("title", ("title",)), ("url", URL_FIELDS), ("id", ("id",)), ("source", ("source",)),
+        ("section", ("section",)), ("author", ("author",)),
+    ):  # fmt: skip
+        key = _first_present(fields, candidates)
+        known[name] = _as_text(record[key]) if key is not None else None
+        if key is not None and known[name] is not None:
+            used.add(key)
+
+    extra = {key: value for key, value in record.items() if key not in used}
+    extra = {key: value for key, value in extra.items() if value not in (None, "")}
+    published_at = None
+    date_key = _first_present(fields, DATE_FIELDS)
+    if date_key is not None:
+        extra.pop(date_key, None)
+        published_at = parse_datetime(record[date_key])
+        if published_at is None:
+            extra["published_at_raw"] = record[date_key]
+    if known["source"] is not None:
+        extra["source_name"] = known["source"]
+
+    return RawArticle(
+        source=source,
+        source_format=source_format,
+        record=index,
+        title=known["title"] or "",
+        text=text,
+        url=known["url"],
+        published_at=published_at,
+        section=known["section"],
+        author=known["author"],
+        source_id=known["id"],
+        extra={str(key): value for key, value in extra.items()},
+    )
+
+
+def _json_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; keeping them would make `extra` unserialisable.
+    return None
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_json_constant)
+
+
+def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
+    """A `.json` file: an article object, an array of them, or {"articles"|"items": [...]}."""
+    try:
+        document = _loads(read_text(file, settings))
+    except json.JSONDecodeError as exc:
+        raise InputRejected(RejectReason.PARSE_ERROR, f"invalid JSON: {exc}") from exc
+    if isinstance(document, dict):
+        lowered = {str(key).lower(): value for key, value in document.items()}
+        array = next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
+        records = array if array is not None else [document]
+    elif isinstance(document, list):
+        records = document
+    else:
+        raise InputRejected(
+            RejectReason.BAD_RECORD,
+            f"top level is a JSON {type(document).__name__}, expected an object or an array",
+        )
+    if not records:
+        raise InputRejected(RejectReason.EMPTY, "no records")
+    for index, record in enumerate(records):
+        yield article_from_record(record, file.relative, "json", index, settings)
+
+
+def read_jsonl(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
+    """A `.jsonl` file: one object per line; `record` is the 0-based line number."""
+    seen_record = False
+    with open_input(file, settings) as stream:
+        sample, complete = peek_sample(stream)
+        encoding = sniff_encoding(sample, complete)
+        for index, line in enumerate(iter_lines(stream, encoding, settings.max_record_bytes)):
+            if isinstance(line, InputRejected):
+                seen_record = True
+                yield Reject(file.relative, index, line.reject_reason, line.detail)
+                continue
+            if not line.strip():
+                continue
+            seen_record = True
+            try:
+                record = _loads(line)
+            except json.JSONDecodeError as exc:
+                yield Reject(
+                    file.relative, index, RejectReason.PARSE_ERROR, one_line(f"invalid JSON: {exc}")
+                )
+                continue
+            yield article_from_record(record, file.relative, "jsonl", index, settings)
+    if not seen_record:
+        raise InputRejected(RejectReason.EMPTY, "no records, only blank lines")
+
+
+def _sniff_delimiter(sample: str) -> str:
+    header = sample.split("\n", 1)[0]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = ""
+    if delimiter and delimiter in header:
+        return delimiter
+    # Header names rarely contain a delimiter, so the commonest candidate there wins.
+    return max(CSV_DELIMITERS, key=header.count)
+
+
+def _sample_text(sample: bytes, encoding: str, complete: bool) -> str:
+    text = sample.decode(encoding, errors="replace")
+    if not complete and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    return text.replace("\r\n", "\n")
+
+
+def _strict_lines(lines: Iterator[str | InputRejected]) -> Iterator[str]:
+    # A CSV row can span lines, so an over-long line cannot be skipped on its own.
+    for line in lines:
+        if isinstance(line, InputRejected):
+            raise line
+        yield line
+
+
+def _allow_long_fields(max_record_bytes: int) -> None:
+    # The csv module's field limit is process-wide; only ever raise it.
+    if csv.field_size_limit() < max_record_bytes:
+        csv.field_size_limit(max_record_bytes)
+
+
+def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
+    """A `.csv` file with a header row; `record` is the 0-based data row number."""
+    _allow_long_fields(settings.max_record_bytes)
+    source = file.relative
+    with open_input(file, settings) as stream:
+        sample, complete = peek_sample(stream)
+        encoding = sniff_encoding(sample, complete)
+        delimiter = _sniff_delimiter(_sample_text(sample, encoding, complete))
+        lines = _strict_lines(iter_lines(stream, encoding, settings.max_record_bytes))
+        rows = csv.reader(lines, delimiter=delimiter)
+        header = next((row for row in rows if row), None)
+        if header is None:
+            raise InputRejected(RejectReason.EMPTY, "no header row")
+        header = [name.strip().lstrip("\ufeff") for name in header]
+        index = 0
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield Reject(source, index, RejectReason.PARSE_ERROR, one_line(f"CSV: {exc}"))
+                index += 1
+                continue
+            except InputRejected as exc:
+                exc.record = index
+                raise
+            if not row:
+                continue
+            if len(row) != len(header):
+                detail = f"row has {len(row)} fields, the header has {len(header)}"
+                yield Reject(source, index, RejectReason.BAD_RECORD, detail)
+            else:
+                record = dict(zip(header, row, strict=True))
+                yield article_from_record(record, source, "csv", index, settings)
+            index += 1

@@ -1,0 +1,340 @@
+"""Batch stages as plain functions from Arrow tables to Arrow tables.
+
+Each function is what one Prefect task (or a test, or a Dask worker) calls for
+one batch; none of them knows about Prefect or keeps state between calls. The
+flow decides batching, staging between tasks, retries and artifacts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Container, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from textpipe import store
+from textpipe.clean import CleanArticle, clean_article
+from textpipe.config import Settings
+from textpipe.ingest import Discovery, InputFile, read_file
+from textpipe.records import RawArticle, Reject
+from textpipe.resources import stop_words
+from textpipe.sentiment import FastVader, SentenceSentiment, article_sentiment
+from textpipe.tokenize import tokenize_article
+from textpipe.topics import TopicModel, choose_n_topics
+
+# Columns of a staged article table before analysis: the articles schema minus
+# what later stages add.
+_ANALYSIS_COLUMNS = (
+    "n_paragraphs", "n_sentences", "n_tokens",
+    "sentiment_compound", "sentiment_pos", "sentiment_neg", "sentiment_neu", "sentiment_label",
+    "topic_id", "topic_weight", "model_id",
+)
+INGESTED = pa.schema([f for f in store.ARTICLES if f.name not in _ANALYSIS_COLUMNS])
+TERMS_FIELD = pa.field("terms", pa.list_(pa.string()))
+
+
+@dataclass
+class IngestCounts:
+    """What an ingest batch saw; summed over batches for the run summary."""
+
+    files: int = 0
+    articles_seen: int = 0
+    new: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: IngestCounts) -> None:
+        self.files += other.files
+        self.articles_seen += other.articles_seen
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        for reason, n in other.rejected_by_reason.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + n
+
+
+@dataclass
+class IngestedChunk:
+    articles: pa.Table  # schema INGESTED
+    rejects: list[Reject]
+
+
+def plan_file_batches(discovery: Discovery, settings: Settings) -> list[list[InputFile]]:
+    """Group files into batches of at most `files_per_batch` files and ~`batch_size` articles' bytes."""
+    max_bytes = settings.batch_size * 4_096
+    batches: list[list[InputFile]] = []
+    current: list[InputFile] = []
+    current_bytes = 0
+    for file in discovery.files:
+        size = _size(file)
+        if current and (len(current) >= settings.files_per_batch or current_bytes + size > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(file)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _size(file: InputFile) -> int:
+    try:
+        return file.path.stat().st_size
+    except OSError:
+        return 0
+
+
+def ingest_files(
+    files: Sequence[InputFile],
+    settings: Settings,
+    seen_ids: Container[str],
+    run_id: str,
+    ingested_at: datetime,
+    counts: IngestCounts,
+) -> Iterator[IngestedChunk]:
+    """Read, clean and de-duplicate; yields chunks of at most `batch_size` new articles.
+
+    `counts` is updated in place. Duplicates are articles whose id is in
+    `seen_ids` or repeated earlier in this batch.
+    """
+    kept: list[CleanArticle] = []
+    rejects: list[Reject] = []
+    batch_ids: set[str] = set()
+    for file in files:
+        counts.files += 1
+        for item in read_file(file, settings):
+            if isinstance(item, Reject):
+                rejects.append(item)
+                counts.rejected += 1
+                counts.rejected_by_reason[item.reason.value] = counts.rejected_by_reason.get(item.reason.value, 0) + 1
+                continue
+            counts.articles_seen += 1
+            article = clean_article(item)
+            if article.article_id in seen_ids or article.article_id in batch_ids:
+                counts.duplicates += 1
+                continue
+            batch_ids.add(article.article_id)
+            kept.append(article)
+            counts.new += 1
+            if len(kept) >= settings.batch_size:
+                yield IngestedChunk(articles_table(kept, run_id, ingested_at), rejects)
+                kept, rejects = [], []
+    if kept or rejects:
+        yield IngestedChunk(articles_table(kept, run_id, ingested_at), rejects)
+
+
+def articles_table(articles: Sequence[CleanArticle], run_id: str, ingested_at: datetime) -> pa.Table:
+    rows = [
+        {
+            "article_id": a.article_id, "source": a.source, "source_format": a.source_format,
+            "record": a.record, "source_id": a.source_id, "url": a.url, "title": a.title,
+            "section": a.section, "author": a.author, "published_at": a.published_at,
+            "ingested_at": ingested_at, "language": a.language, "text": a.text,
+            "run_id": run_id, "extra": store.to_json(a.extra) if a.extra else None,
+        }
+        for a in articles
+    ]
+    return pa.Table.from_pylist(rows, schema=INGESTED)
+
+
+def rejects_table(rejects: Sequence[Reject], run_id: str, rejected_at: datetime) -> pa.Table:
+    rows = [
+        {"source": r.source, "record": r.record, "reason": r.reason.value, "detail": r.detail,
+         "run_id": run_id, "rejected_at": rejected_at}
+        for r in rejects
+    ]
+    return pa.Table.from_pylist(rows, schema=store.REJECTS)
+
+
+def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Adds n_paragraphs, n_sentences, n_tokens and terms; returns (articles, sentences without scores)."""
+    words_to_drop = stop_words()
+    n_paragraphs, n_sentences, n_tokens, terms = [], [], [], []
+    sentence_columns: dict[str, list] = {k: [] for k in ("article_id", "sentence_index", "paragraph_index", "start_char", "end_char", "text")}
+    for article_id, title, text in zip(
+        articles.column("article_id").to_pylist(),
+        articles.column("title").to_pylist(),
+        articles.column("text").to_pylist(),
+        strict=True,
+    ):
+        tokenized = tokenize_article(title, text, words_to_drop)
+        n_paragraphs.append(tokenized.n_paragraphs)
+        n_sentences.append(len(tokenized.sentences))
+        n_tokens.append(tokenized.n_tokens)
+        terms.append(list(tokenized.terms))
+        for span in tokenized.sentences:
+            sentence_columns["article_id"].append(article_id)
+            sentence_columns["sentence_index"].append(span.sentence_index)
+            sentence_columns["paragraph_index"].append(span.paragraph_index)
+            sentence_columns["start_char"].append(span.start_char)
+            sentence_columns["end_char"].append(span.end_char)
+            sentence_columns["text"].append(text[span.start_char : span.end_char])
+    articles = (
+        articles.append_column(pa.field("n_paragraphs", pa.int32()), pa.array(n_paragraphs, pa.int32()))
+        .append_column(pa.field("n_sentences", pa.int32()), pa.array(n_sentences, pa.int32()))
+        .append_column(pa.field("n_tokens", pa.int32()), pa.array(n_tokens, pa.int32()))
+        .append_column(TERMS_FIELD, pa.array(terms, TERMS_FIELD.type))
+    )
+    unscored = pa.schema([f for f in store.SENTENCES if f.name in sentence_columns])
+    return articles, pa.Table.from_pydict(sentence_columns, schema=unscored)
+
+
+def score_sentiment(articles: pa.Table, sentences: pa.Table, scorer: FastVader, language: str) -> tuple[pa.Table, pa.Table]:
+    """VADER per sentence of articles in `language`; others keep null scores. Adds article means and label."""
+    scored_languages = dict(zip(articles.column("article_id").to_pylist(), articles.column("language").to_pylist(), strict=True))
+    per_article: dict[str, list[SentenceSentiment]] = {}
+    neg, neu, pos, compound = [], [], [], []
+    for article_id, text in zip(sentences.column("article_id").to_pylist(), sentences.column("text").to_pylist(), strict=True):
+        if scored_languages.get(article_id) != language:
+            neg.append(None), neu.append(None), pos.append(None), compound.append(None)
+            continue
+        score = scorer.score(text)
+        per_article.setdefault(article_id, []).append(score)
+        neg.append(score.neg), neu.append(score.neu), pos.append(score.pos), compound.append(score.compound)
+    sentences = (
+        sentences.append_column(store.SENTENCES.field("compound"), pa.array(compound, pa.float64()))
+        .append_column(store.SENTENCES.field("pos"), pa.array(pos, pa.float64()))
+        .append_column(store.SENTENCES.field("neg"), pa.array(neg, pa.float64()))
+        .append_column(store.SENTENCES.field("neu"), pa.array(neu, pa.float64()))
+    )
+    summaries = [article_sentiment(per_article.get(article_id, ())) for article_id in articles.column("article_id").to_pylist()]
+    for name, attribute in (("sentiment_compound", "compound"), ("sentiment_pos", "pos"), ("sentiment_neg", "neg"), ("sentiment_neu", "neu"), ("sentiment_label", "label")):
+        field_ = store.ARTICLES.field(name)
+        articles = articles.append_column(field_, pa.array([getattr(s, attribute) for s in summaries], field_.type))
+    return articles, sentences
+
+
+def sample_documents(term_lists: Iterator[list[str]], size: int, seed: int) -> list[list[str]]:
+    """A seeded uniform sample (reservoir) of at most `size` documents from a stream."""
+    rng = random.Random(seed)
+    sample: list[list[str]] = []
+    for index, terms in enumerate(term_lists):
+        if index < size:
+            sample.append(terms)
+        else:
+            slot = rng.randint(0, index)
+            if slot < size:
+                sample[slot] = terms
+    return sample
+
+
+def assign_topics(model: TopicModel, article_ids: list[str], term_lists: list[list[str]], threshold: float) -> tuple[pa.Table, pa.Table]:
+    """Dominant topic per article and the long-format topic mix (weights >= threshold)."""
+    weights = model.transform(term_lists) if term_lists else np.zeros((0, model.n_topics), np.float32)
+    dominant = weights.argmax(axis=1) if len(weights) else np.zeros(0, np.int64)
+    dominant_weight = weights[np.arange(len(weights)), dominant] if len(weights) else np.zeros(0, np.float32)
+    has_topic = dominant_weight > 0
+    dominant_table = pa.table(
+        {
+            "article_id": pa.array(article_ids, pa.string()),
+            "topic_id": pa.array(np.where(has_topic, dominant, 0).astype(np.int32), mask=~has_topic),
+            "topic_weight": pa.array(dominant_weight.astype(np.float32), mask=~has_topic),
+            "model_id": pa.array([model.model_id_] * len(article_ids), pa.string()),
+        }
+    )
+    rows, cols = np.nonzero(weights >= max(threshold, 1e-9))
+    long_table = pa.table(
+        {
+            "article_id": pa.array([article_ids[i] for i in rows], pa.string()),
+            "model_id": pa.array([model.model_id_] * len(rows), pa.string()),
+            "topic_id": pa.array(cols.astype(np.int32)),
+            "weight": pa.array(weights[rows, cols].astype(np.float32)),
+        },
+        schema=store.ARTICLE_TOPICS,
+    )
+    return dominant_table, long_table
+
+
+def with_topics(articles: pa.Table, dominant: pa.Table) -> pa.Table:
+    """Join dominant-topic columns (by article_id, same order) into an article table."""
+    if articles.num_rows and not pc.all(pc.equal(articles.column("article_id"), dominant.column("article_id"))).as_py():
+        raise ValueError("topic assignments are not in the order of the articles")
+    for name in ("topic_id", "topic_weight", "model_id"):
+        field_ = store.ARTICLES.field(name)
+        column = dominant.column(name).cast(field_.type)
+        if name in articles.column_names:
+            articles = articles.set_column(articles.schema.get_field_index(name), field_, column)
+        else:
+            articles = articles.append_column(field_, column)
+    return articles
+
+
+class StageTimer:
+    """Accumulates seconds per stage name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class TopicsResult:
+    model_id: str
+    fitted: bool
+    topics: list[dict]  # topic_id, label, top_terms, term_weights, coherence
+    assignment_paths: list[tuple[Path, Path]]  # staged (dominant, long) per batch, in batch order
+
+
+def _staged_terms(paths: Sequence[Path], language: str) -> Iterator[list[str]]:
+    for path in paths:
+        table = store.read_staged(path).select(["terms", "language"])
+        for terms, lang in zip(table.column("terms").to_pylist(), table.column("language").to_pylist(), strict=True):
+            if lang == language and terms:
+                yield terms
+
+
+def new_topic_model(settings: Settings, sample: list[list[str]]) -> TopicModel:
+    """Fit a model on a document sample; K by coherence when settings.n_topics is 0 ("auto")."""
+    n_topics = settings.n_topics
+    if n_topics == 0:
+        candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
+        n_topics, _ = choose_n_topics(sample, candidates, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state)
+    n_topics = max(1, min(n_topics, len(sample)))
+    return TopicModel(n_topics=n_topics, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state).fit(sample)
+
+
+def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, output: Path, refit: bool) -> TopicsResult:
+    """Topics for staged article batches: the current saved model's `transform`, or a new fit.
+
+    A new model is fitted only when there is none yet, when `refit` is asked
+    for, or when an explicit topic count differs from the current model's.
+    """
+    current = store.current_model_path(output)
+    model = TopicModel.load(current) if current is not None else None
+    wants_other_k = model is not None and settings.n_topics not in (0, model.n_topics)
+    fitted = model is None or refit or wants_other_k
+    if fitted:
+        sample = sample_documents(_staged_terms(article_paths, settings.language), settings.topic_fit_sample, settings.random_state)
+        if not sample:
+            sample = sample_documents((t for p in article_paths for t in store.read_staged(p).column("terms").to_pylist() if t), settings.topic_fit_sample, settings.random_state)
+        if len(sample) < 2:
+            return TopicsResult(model_id="", fitted=False, topics=[], assignment_paths=[])
+        model = new_topic_model(settings, sample)
+        model.save(output / store.MODELS_DIR)
+    assert model is not None
+    paths = []
+    for index, path in enumerate(article_paths):
+        table = store.read_staged(path).select(["article_id", "terms"])
+        dominant, long = assign_topics(model, table.column("article_id").to_pylist(), table.column("terms").to_pylist(), settings.topic_weight_threshold)
+        paths.append((
+            store.write_staged(path.with_name(f"topic-{index:05d}.arrow"), dominant),
+            store.write_staged(path.with_name(f"topic-mix-{index:05d}.arrow"), long),
+        ))
+    return TopicsResult(model_id=model.model_id_, fitted=fitted, topics=topic_rows(model), assignment_paths=paths)
+
+
+def topic_rows(model: TopicModel) -> list[dict]:
+    """The model's topics as rows of the `topics` dataset (without n_articles)."""
+    return [
+        {"topic_id": t.topic_id, "label": t.label, "top_terms": list(t.top_terms), "term_weights": list(t.term_weights), "coherence": t.coherence}
+        for t in model.topics_
+    ]

@@ -1,0 +1,113 @@
+"""What a run did, in one record: the `runs` row, the terminal summary, and the
+rows of the run-summary artifact all come from `RunSummary`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from textpipe import __version__, store
+from textpipe.config import Settings
+
+if TYPE_CHECKING:
+    from textpipe.pipeline import IngestCounts, TopicsResult
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    flow: str
+    started_at: datetime
+    finished_at: datetime
+    input_dir: str
+    output_dir: str
+    n_files: int
+    n_skipped_files: int
+    n_articles_seen: int
+    n_new: int
+    n_duplicates: int
+    n_rejected: int
+    rejected_by_reason: dict[str, int]
+    n_topics: int
+    model_id: str | None
+    model_fitted: bool
+    topics: list[dict[str, Any]]
+    stage_seconds: dict[str, float]
+    parameters: dict[str, Any]
+    failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        run_id: str,
+        settings: Settings,
+        counts: IngestCounts,
+        skipped: dict[str, int],
+        written: dict[str, int],
+        topics: TopicsResult | None,
+        stage_seconds: dict[str, float],
+        started_at: datetime,
+        failures: list[str],
+        flow: str = "textpipe-run",
+    ) -> RunSummary:
+        cross_batch = written.get("duplicates_across_batches", 0)
+        return cls(
+            run_id=run_id,
+            flow=flow,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            input_dir=str(settings.input_dir),
+            output_dir=str(settings.output_dir),
+            n_files=counts.files,
+            n_skipped_files=sum(skipped.values()),
+            n_articles_seen=counts.articles_seen,
+            n_new=written.get("articles", 0),
+            n_duplicates=counts.duplicates + cross_batch,
+            n_rejected=counts.rejected,
+            rejected_by_reason=dict(sorted(counts.rejected_by_reason.items())),
+            n_topics=len(topics.topics) if topics else 0,
+            model_id=topics.model_id if topics and topics.model_id else None,
+            model_fitted=bool(topics and topics.fitted),
+            topics=topics.topics if topics else [],
+            stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+            parameters=settings.model_dump(mode="json"),
+            failures=failures,
+        )
+
+    def runs_row(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "flow": self.flow, "started_at": self.started_at, "finished_at": self.finished_at,
+            "n_files": self.n_files, "n_skipped_files": self.n_skipped_files, "n_articles_seen": self.n_articles_seen,
+            "n_new": self.n_new, "n_duplicates": self.n_duplicates, "n_rejected": self.n_rejected,
+            "n_topics": self.n_topics, "model_id": self.model_id, "textpipe_version": __version__,
+            "parameters": store.to_json(self.parameters), "stage_seconds": store.to_json(self.stage_seconds),
+        }
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Rows (metric, value) for the run-summary table artifact."""
+        rows: list[dict[str, Any]] = [
+            {"metric": "articles seen", "value": self.n_articles_seen},
+            {"metric": "new articles written", "value": self.n_new},
+            {"metric": "duplicates", "value": self.n_duplicates},
+            {"metric": "files read", "value": self.n_files},
+            {"metric": "files skipped (other extensions)", "value": self.n_skipped_files},
+            {"metric": "rejected", "value": self.n_rejected},
+        ]
+        rows += [{"metric": f"rejected: {reason}", "value": n} for reason, n in self.rejected_by_reason.items()]
+        rows += [{"metric": f"seconds: {stage}", "value": s} for stage, s in self.stage_seconds.items()]
+        rows.append({"metric": "topic model", "value": f"{self.model_id} ({'fitted' if self.model_fitted else 'reused'}, {self.n_topics} topics)"})
+        rows.append({"metric": "output", "value": self.output_dir})
+        return rows
+
+    def one_line(self) -> str:
+        rejected = f"{self.n_rejected} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in self.rejected_by_reason.items())})" if self.rejected_by_reason else "")
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return (
+            f"textpipe: {self.n_articles_seen} articles in, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}; "
+            f"{self.n_topics} topics (model {self.model_id or '-'}); output {self.output_dir} [{seconds:.1f} s]"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,484 @@
+"""Parquet datasets: the schemas (defined once, here), atomic writes, recovery, readers.
+
+Layout under the output folder: one directory per dataset (`articles/`,
+`sentences/`, `topics/`, `article_topics/`, `rejects/`, `runs/`), each holding
+zstd Parquet files named `part-<run_id>.parquet`. A file appears only by
+`os.replace` of a finished temporary file whose name starts with "." (ignored by
+pandas, pyarrow and DuckDB readers), so a reader never sees half a file. A run
+is committed when its `runs` row exists; `recover` deletes the files of runs that
+crashed before that point, which makes re-running safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from textpipe.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+COMPRESSION = "zstd"
+STAGING_DIR = "_staging"
+MODELS_DIR = "models"
+
+
+def _field(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": description})
+
+
+def _schema(description: str, *fields: pa.Field) -> pa.Schema:
+    return pa.schema(list(fields), metadata={"description": description})
+
+
+ARTICLES = _schema(
+    "One row per unique article (first copy seen wins).",
+    _field("article_id", pa.string(), "Stable 16-hex id: hash of the normalized title and text.", False),
+    _field("source", pa.string(), "Input path relative to the input folder.", False),
+    _field("source_format", pa.string(), "txt, json, jsonl, csv, html, rss or atom.", False),
+    _field("record", pa.int32(), "Record number inside the source file (0 for single-article files).", False),
+    _field("source_id", pa.string(), "The record's own id field, if it had one."),
+    _field("url", pa.string(), "Canonical URL of the article, if known."),
+    _field("title", pa.string(), "Title, normalized, without a section suffix.", False),
+    _field("section", pa.string(), "Section (e.g. Politics), from the record or a title suffix."),
+    _field("author", pa.string(), "Author(s) as given by the source."),
+    _field("published_at", UTC_TIMESTAMP, "Publication time in UTC, if the source gave one."),
+    _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article (UTC).", False),
+    _field("language", pa.string(), "ISO 639-1 code detected from the text; null when unsure."),
+    _field("text", pa.string(), "Cleaned body: NFC, whitespace collapsed, paragraphs separated by a blank line.", False),
+    _field("n_paragraphs", pa.int32(), "Number of paragraphs in text.", False),
+    _field("n_sentences", pa.int32(), "Number of sentences in text (rows in `sentences`).", False),
+    _field("n_tokens", pa.int32(), "Number of word and punctuation tokens in text.", False),
+    _field("sentiment_compound", pa.float64(), "Mean VADER compound of the sentences; null if not English or no sentence."),
+    _field("sentiment_pos", pa.float64(), "Mean VADER positive share of the sentences."),
+    _field("sentiment_neg", pa.float64(), "Mean VADER negative share of the sentences."),
+    _field("sentiment_neu", pa.float64(), "Mean VADER neutral share of the sentences."),
+    _field("sentiment_label", pa.string(), "positive (compound >= 0.05), negative (<= -0.05) or neutral; null if unscored."),
+    _field("topic_id", pa.int32(), "Dominant topic of the current model; null if the article has no known terms."),
+    _field("topic_weight", pa.float32(), "Share of the dominant topic in the article's topic mix (0-1)."),
+    _field("model_id", pa.string(), "Topic model that assigned topic_id (see `topics`)."),
+    _field("run_id", pa.string(), "Run that added the article (see `runs`).", False),
+    _field("extra", pa.string(), "Other fields of the source record, as a JSON object."),
+)
+
+SENTENCES = _schema(
+    "One row per sentence of every article, with VADER scores.",
+    _field("article_id", pa.string(), "Article the sentence belongs to.", False),
+    _field("sentence_index", pa.int32(), "0-based position of the sentence in the article.", False),
+    _field("paragraph_index", pa.int32(), "0-based paragraph the sentence is in.", False),
+    _field("start_char", pa.int32(), "Offset of the first character in articles.text.", False),
+    _field("end_char", pa.int32(), "Offset after the last character: text[start_char:end_char] is the sentence.", False),
+    _field("text", pa.string(), "The sentence as written.", False),
+    _field("compound", pa.float64(), "VADER compound score (-1..1); null for non-English articles."),
+    _field("pos", pa.float64(), "VADER positive share."),
+    _field("neg", pa.float64(), "VADER negative share."),
+    _field("neu", pa.float64(), "VADER neutral share."),
+)
+
+TOPICS = _schema(
+    "One row per topic of every topic model fitted on this store.",
+    _field("model_id", pa.string(), "Topic model id (directory under models/).", False),
+    _field("topic_id", pa.int32(), "Topic number within the model.", False),
+    _field("label", pa.string(), "The top three terms, comma-separated.", False),
+    _field("top_terms", pa.list_(pa.string()), "Most characteristic terms, best first.", False),
+    _field("term_weights", pa.list_(pa.float64()), "Weights of top_terms within the topic.", False),
+    _field("n_articles", pa.int64(), "Articles whose dominant topic this is.", False),
+    _field("coherence", pa.float64(), "Topic coherence (NPMI of the top terms; higher is better)."),
+)
+
+ARTICLE_TOPICS = _schema(
+    "Topic mix of each article per topic model (long format; weights below 0.05 dropped); filter model_id = articles.model_id for the current model.",
+    _field("article_id", pa.string(), "Article.", False),
+    _field("model_id", pa.string(), "Topic model.", False),
+    _field("topic_id", pa.int32(), "Topic.", False),
+    _field("weight", pa.float32(), "Share of this topic in the article (rows of an article sum to <= 1).", False),
+)
+
+REJECTS = _schema(
+    "Input files and records that could not be used, with the reason (each listed once).",
+    _field("source", pa.string(), "Input path relative to the input folder.", False),
+    _field("record", pa.int32(), "Record number inside the file; null when the whole file was rejected."),
+    _field("reason", pa.string(), "Reason code (see README: Reliability).", False),
+    _field("detail", pa.string(), "The error message.", False),
+    _field("run_id", pa.string(), "Run that first rejected it.", False),
+    _field("rejected_at", UTC_TIMESTAMP, "When it was rejected (UTC).", False),
+)
+
+RUNS = _schema(
+    "One row per committed run: what it read, added and rejected.",
+    _field("run_id", pa.string(), "Run id (the Prefect flow run id when run by Prefect).", False),
+    _field("flow", pa.string(), "Which flow: textpipe-run or refit-topics.", False),
+    _field("started_at", UTC_TIMESTAMP, "Start (UTC).", False),
+    _field("finished_at", UTC_TIMESTAMP, "Commit time (UTC).", False),
+    _field("n_files", pa.int64(), "Supported input files found.", False),
+    _field("n_skipped_files", pa.int64(), "Files skipped for an unknown extension.", False),
+    _field("n_articles_seen", pa.int64(), "Articles read (new + duplicates).", False),
+    _field("n_new", pa.int64(), "Articles added to `articles`.", False),
+    _field("n_duplicates", pa.int64(), "Articles already in the store or repeated in this run.", False),
+    _field("n_rejected", pa.int64(), "Files and records rejected in this run.", False),
+    _field("n_topics", pa.int32(), "Topics in the model used.", False),
+    _field("model_id", pa.string(), "Topic model used or fitted."),
+    _field("textpipe_version", pa.string(), "textpipe version.", False),
+    _field("parameters", pa.string(), "Run parameters as a JSON object.", False),
+    _field("stage_seconds", pa.string(), "Seconds spent per stage as a JSON object.", False),
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "articles": ARTICLES,
+    "sentences": SENTENCES,
+    "topics": TOPICS,
+    "article_topics": ARTICLE_TOPICS,
+    "rejects": REJECTS,
+    "runs": RUNS,
+}
+
+
+def dataset_dir(output: Path, name: str) -> Path:
+    return output / name
+
+
+def part_name(run_id: str) -> str:
+    return f"part-{run_id}.parquet"
+
+
+def _tmp_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+
+
+@contextmanager
+def atomic_parquet_writer(final: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A ParquetWriter whose file becomes visible at `final` only when the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(final)
+    writer = pq.ParquetWriter(tmp, schema, compression=COMPRESSION)
+    try:
+        yield writer
+        writer.close()
+        _fsync(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_table(final: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """Write one table atomically, cast to the dataset schema."""
+    with atomic_parquet_writer(final, schema) as writer:
+        writer.write_table(table.select(schema.names).cast(schema))
+
+
+def write_batches(final: Path, tables: Iterable[pa.Table], schema: pa.Schema) -> int:
+    """Stream tables into one Parquet file (one row group each); returns rows written.
+
+    An empty stream writes nothing, so reruns with nothing new add no files.
+    """
+    rows = 0
+    writer_cm = None
+    writer = None
+    try:
+        for table in tables:
+            if table.num_rows == 0:
+                continue
+            if writer is None:
+                writer_cm = atomic_parquet_writer(final, schema)
+                writer = writer_cm.__enter__()
+            writer.write_table(table.select(schema.names).cast(schema))
+            rows += table.num_rows
+    except BaseException as exc:
+        if writer_cm is not None:
+            writer_cm.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if writer_cm is not None:
+        writer_cm.__exit__(None, None, None)
+    return rows
+
+
+def dataset_files(output: Path, name: str) -> list[Path]:
+    folder = dataset_dir(output, name)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def read_dataset(output: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a whole dataset (or some columns); an absent dataset is an empty table."""
+    schema = SCHEMAS[name]
+    files = dataset_files(output, name)
+    if not files:
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+    try:
+        return pads.dataset(files, schema=schema, format="parquet").to_table(columns=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        bad = find_corrupt_files(output, name)
+        where = ", ".join(str(p) for p in bad) or str(dataset_dir(output, name))
+        raise OutputError(f"cannot read dataset '{name}': corrupt Parquet file(s): {where} ({exc}); run `textpipe repair --output {output}`") from exc
+
+
+def find_corrupt_files(output: Path, name: str) -> list[Path]:
+    bad = []
+    for path in dataset_files(output, name):
+        try:
+            pq.ParquetFile(path).read(columns=[SCHEMAS[name].names[0]])
+        except Exception:  # noqa: BLE001 - any failure to read means the file is unusable
+            bad.append(path)
+    return bad
+
+
+def committed_run_ids(output: Path) -> set[str]:
+    return set(read_dataset(output, "runs", ["run_id"]).column("run_id").to_pylist())
+
+
+def seen_article_ids(output: Path) -> set[str]:
+    return set(read_dataset(output, "articles", ["article_id"]).column("article_id").to_pylist())
+
+
+def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
+    table = read_dataset(output, "rejects", ["source", "record", "reason"])
+    return set(zip(*(table.column(c).to_pylist() for c in ("source", "record", "reason")), strict=True))
+
+
+def recover(output: Path) -> list[Path]:
+    """Undo what crashed runs left: temp files, staging, and parts of uncommitted runs.
+
+    Must run under the output lock, before a new run reads what the store has.
+    """
+    removed: list[Path] = []
+    shutil.rmtree(output / STAGING_DIR, ignore_errors=True)
+    committed = committed_run_ids(output)
+    for name in SCHEMAS:
+        folder = dataset_dir(output, name)
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            orphan = path.name.startswith("part-") and path.suffix == ".parquet" and path.stem[5:] not in committed
+            if path.name.startswith(".") and path.name.endswith(".tmp") or (name != "runs" and name != "topics" and orphan):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    for path in removed:
+        log.warning("removed leftover of an interrupted run: %s", path)
+    return removed
+
+
+def repair(output: Path) -> list[Path]:
+    """Move corrupt Parquet files aside (to `<output>/_corrupt/`); returns what was moved.
+
+    Articles whose files were corrupt are read again on the next run, because
+    their ids are no longer in the store.
+    """
+    moved = []
+    quarantine = output / "_corrupt"
+    for name in SCHEMAS:
+        for path in find_corrupt_files(output, name):
+            quarantine.mkdir(exist_ok=True)
+            target = quarantine / f"{name}--{path.name}"
+            os.replace(path, target)
+            moved.append(target)
+            log.warning("moved corrupt file %s to %s", path, target)
+    return moved
+
+
+# Staging: Arrow IPC files that pass batches between tasks without holding them in memory.
+
+def staging_dir(output: Path, run_id: str) -> Path:
+    path = output / STAGING_DIR / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_staged(path: Path, table: pa.Table) -> Path:
+    tmp = _tmp_path(path)
+    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+    return path
+
+
+def read_staged(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_file(source).read_all()
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class OutputLock:
+    """An exclusive lock on an output folder, so two runs never write it at once.
+
+    Uses `flock` on `<output>/.textpipe.lock`: the kernel drops it when the
+    holder dies, so a killed run never leaves a stale lock behind.
+    """
+
+    def __init__(self, output: Path, wait_seconds: float = 0.0) -> None:
+        self.path = output / ".textpipe.lock"
+        self.wait_seconds = wait_seconds
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        import fcntl
+        import time
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    from textpipe.errors import RunLockedError
+
+                    raise RunLockedError(
+                        f"another textpipe run is writing to {self.path.parent} ({holder}); "
+                        "wait for it to finish or use --wait-lock SECONDS"
+                    ) from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def current_model_path(output: Path) -> Path | None:
+    """Directory of the current topic model, from `models/current.json`, if any."""
+    pointer = output / MODELS_DIR / "current.json"
+    if not pointer.exists():
+        return None
+    model_id = json.loads(pointer.read_text())["model_id"]
+    return output / MODELS_DIR / model_id
+
+
+def set_current_model(output: Path, model_id: str) -> None:
+    pointer = output / MODELS_DIR / "current.json"
+    tmp = _tmp_path(pointer)
+    tmp.write_text(json.dumps({"model_id": model_id}))
+    os.replace(tmp, pointer)
+
+
+def topics_file(output: Path, model_id: str) -> Path:
+    return dataset_dir(output, "topics") / f"model-{model_id}.parquet"
+
+
+def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]], kept: set[str], dropped: list[set[str]]) -> Iterator[pa.Table]:
+    for index, path in enumerate(paths):
+        table = read_staged(path)
+        if assignments:
+            dominant = read_staged(assignments[index][0])
+            table = table.drop_columns([c for c in ("topic_id", "topic_weight", "model_id") if c in table.column_names])
+            table = table.append_column("topic_id", dominant.column("topic_id")).append_column(
+                "topic_weight", dominant.column("topic_weight")).append_column("model_id", dominant.column("model_id"))
+        else:
+            for name in ("topic_id", "topic_weight", "model_id"):
+                table = table.append_column(ARTICLES.field(name), pa.nulls(table.num_rows, ARTICLES.field(name).type))
+        ids = table.column("article_id").to_pylist()
+        keep_mask = []
+        batch_dropped: set[str] = set()
+        for article_id in ids:
+            is_new = article_id not in kept
+            keep_mask.append(is_new)
+            if is_new:
+                kept.add(article_id)
+            else:
+                batch_dropped.add(article_id)
+        dropped.append(batch_dropped)
+        yield table.filter(pa.array(keep_mask, pa.bool_())) if batch_dropped else table
+
+
+def _without(paths: list[Path], dropped: list[set[str]]) -> Iterator[pa.Table]:
+    import pyarrow.compute as pc
+
+    for index, path in enumerate(paths):
+        table = read_staged(path)
+        if dropped[index]:
+            table = table.filter(pc.invert(pc.is_in(table.column("article_id"), pa.array(sorted(dropped[index])))))
+        yield table
+
+
+def _new_rejects(paths: list[Path], seen: set[tuple[str, int | None, str]]) -> Iterator[pa.Table]:
+    for path in paths:
+        table = read_staged(path)
+        keys = zip(*(table.column(c).to_pylist() for c in ("source", "record", "reason")), strict=True)
+        mask = []
+        for key in keys:
+            mask.append(key not in seen)
+            seen.add(key)
+        yield table.filter(pa.array(mask, pa.bool_()))
+
+
+def commit_batches(
+    output: Path,
+    run_id: str,
+    articles: list[Path],
+    sentences: list[Path],
+    assignments: list[tuple[Path, Path]],
+    rejects: list[Path],
+) -> dict[str, int]:
+    """Move a run's staged batches into the datasets, one file per dataset.
+
+    Articles repeated across batches keep their first copy. The files are
+    visible at once but the run counts as committed only when `commit_run`
+    adds its `runs` row; `recover` removes the files of a run that never did.
+    """
+    kept: set[str] = set()
+    dropped: list[set[str]] = []
+    name = part_name(run_id)
+    # Articles first: that pass learns which repeated copies to drop from the others.
+    written = {"articles": write_batches(dataset_dir(output, "articles") / name, _articles_for_commit(articles, assignments, kept, dropped), ARTICLES)}
+    written["sentences"] = write_batches(dataset_dir(output, "sentences") / name, _without(sentences, dropped), SENTENCES)
+    if assignments:
+        written["article_topics"] = write_batches(dataset_dir(output, "article_topics") / name, _without([long for _, long in assignments], dropped), ARTICLE_TOPICS)
+    written["rejects"] = write_batches(dataset_dir(output, "rejects") / name, _new_rejects(rejects, seen_reject_keys(output)), REJECTS)
+    written["duplicates_across_batches"] = sum(len(d) for d in dropped)
+    return written
+
+
+def write_topics(output: Path, model_id: str, topics: list[dict]) -> None:
+    """(Re)write the topics file of a model with article counts from the whole store."""
+    import pyarrow.compute as pc
+
+    table = read_dataset(output, "articles", ["model_id", "topic_id"])
+    table = table.filter(pc.equal(table.column("model_id"), model_id))
+    counts = {row["topic_id"]: row["topic_id_count"] for row in table.group_by("topic_id").aggregate([("topic_id", "count")]).to_pylist()}
+    rows = [{**t, "model_id": model_id, "n_articles": counts.get(t["topic_id"], 0)} for t in topics]
+    write_table(topics_file(output, model_id), pa.Table.from_pylist(rows, schema=TOPICS), TOPICS)
+
+
+def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
+    """The commit point: the `runs` row makes the run's files part of the store."""
+    write_table(dataset_dir(output, "runs") / part_name(runs_row["run_id"]), pa.Table.from_pylist([runs_row], schema=RUNS), RUNS)
+    if runs_row.get("model_id"):
+        set_current_model(output, runs_row["model_id"])
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)

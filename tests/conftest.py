@@ -1,0 +1,42 @@
+"""Shared fixtures: paths to ../shared, an isolated Prefect home, real articles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+BBC = SHARED / "corpora" / "bbc"
+SAMPLE = SHARED / "samples" / "000_3396f7b0be424c1a.txt"
+RAW = ROOT / "data" / "raw"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Prefect's local mode keeps its database under PREFECT_HOME: give the test
+    # session its own, and the offline, quiet settings the CLI uses.
+    home = Path(os.environ.get("TEXTPIPE_TEST_PREFECT_HOME", ROOT / ".pytest_cache" / "prefect-home"))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(home))
+    from textpipe.cli import PREFECT_DEFAULTS
+
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def bbc_articles(category: str, limit: int | None = None) -> list[Path]:
+    paths = sorted((BBC / category).glob("*.txt"))
+    return paths[:limit] if limit else paths
+
+
+@pytest.fixture(scope="session")
+def bbc_texts() -> list[tuple[str, str, str]]:
+    """(category, title, body) of 40 BBC articles per category, read plainly."""
+    rows = []
+    for category in sorted(p.name for p in BBC.iterdir() if p.is_dir()):
+        for path in bbc_articles(category, 40):
+            title, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
+            rows.append((category, title.strip(), body.strip()))
+    return rows

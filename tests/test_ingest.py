@@ -1,0 +1,571 @@
+"""Ingest: discovery rules, every input format, encodings, and hostile input (bombs,
+links, binaries) turned into rejects rather than crashes or memory blow-ups."""
+
+from __future__ import annotations
+
+import csv
+import email.utils
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tracemalloc
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from lxml import html as lxml_html
+
+from textpipe.config import Settings
+from textpipe.ingest import SUPPORTED_SUFFIXES, Discovery, InputFile, discover, read_file
+from textpipe.ingest._dates import parse_datetime
+from textpipe.records import RawArticle, Reject, RejectReason
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SAMPLE = SHARED / "samples" / "000_3396f7b0be424c1a.txt"
+BBC = SHARED / "corpora" / "bbc"
+RAW = ROOT / "data" / "raw"
+FIXTURES = ROOT / "tests" / "fixtures" / "ingest"
+
+SETTINGS = Settings()
+BODY = (
+    "The town council approved a new budget on Tuesday after a long debate about "
+    "the cost of repairing the harbour wall and the future of the public library."
+)
+
+
+def read(path: Path, settings: Settings = SETTINGS, root: Path | None = None) -> list:
+    relative = path.relative_to(root).as_posix() if root else path.name
+    return list(read_file(InputFile(path, relative), settings))
+
+
+def articles(records: list) -> list[RawArticle]:
+    return [record for record in records if isinstance(record, RawArticle)]
+
+
+def rejects(records: list) -> list[Reject]:
+    return [record for record in records if isinstance(record, Reject)]
+
+
+def only_reject(records: list) -> Reject:
+    assert len(records) == 1 and isinstance(records[0], Reject), records
+    return records[0]
+
+
+def blank_line_paragraphs(text: str) -> list[str]:
+    return [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+
+
+# --- .txt -----------------------------------------------------------------------------
+
+
+def test_sample_article_title_section_and_paragraphs():
+    (article,) = read(SAMPLE)
+    raw = SAMPLE.read_text(encoding="utf-8")
+    blocks = blank_line_paragraphs(raw)
+    first_line = raw.splitlines()[0]
+    assert article.title == "Russia: Putin’s visit to Belarus sparks new fears in Kyiv"
+    assert article.section == "Politics"
+    assert first_line.startswith(article.title) and first_line.endswith(article.section)
+    assert not article.text.startswith(article.title)
+    assert "Source link" not in article.text
+    dropped = [blocks[0], blocks[1], blocks[-1]]  # title, repeated title, "Source link"
+    assert blocks[1] == blocks[0] and blocks[-1] == "Source link"
+    assert article.text.split("\n\n") == [b for b in blocks if b not in dropped]
+    assert (article.source_format, article.record, article.source) == ("txt", 0, SAMPLE.name)
+
+
+@pytest.mark.parametrize("category", ["sport"])
+def test_every_bbc_file_of_a_category_keeps_its_first_line_as_title(category):
+    paths = sorted((BBC / category).glob("*.txt"))
+    assert len(paths) > 100
+    for path in paths:
+        (article,) = read(path)
+        raw = path.read_text(encoding="utf-8")
+        assert article.title == raw.splitlines()[0].strip()
+        assert article.section is None  # the category folder is not a section
+        assert len(article.text.split("\n\n")) == len(blank_line_paragraphs(raw)) - 1
+
+
+@pytest.mark.parametrize(
+    ("title_line", "title", "section"),
+    [
+        ("Budget passes – Politics", "Budget passes", "Politics"),
+        ("Budget passes — economy", "Budget passes", "economy"),
+        ("Budget passes - Middle East", "Budget passes", "Middle East"),
+        ("Budget passes-Politics", "Budget passes-Politics", None),
+        ("Budget passes – Parliament", "Budget passes – Parliament", None),
+    ],
+)
+def test_section_suffix_on_txt_titles(tmp_path, title_line, title, section):
+    path = tmp_path / "a.txt"
+    path.write_text(f"{title_line}\n\n{BODY}\n", encoding="utf-8")
+    (article,) = read(path)
+    assert (article.title, article.section) == (title, section)
+
+
+def test_single_newlines_inside_a_paragraph_become_spaces(tmp_path):
+    path = tmp_path / "wrapped.txt"
+    lines = BODY.split(" the ")
+    path.write_text("Title\n\n" + "\nthe ".join(lines) + "\n\n\nSecond paragraph here.\r\n", "utf-8")
+    (article,) = read(path)
+    assert article.text == BODY + "\n\nSecond paragraph here."
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "cp1252", "latin-1"])
+def test_text_encodings_decode(tmp_path, encoding):
+    title = "Café owners fear new parking rules – Business"
+    body = "Señor Müller said the café’s façade, “like the town”, needs €20,000 of work."
+    if encoding == "latin-1":  # no typographic quotes, dashes or euro sign in Latin-1
+        title = title.replace("–", "-")
+        body = body.translate(str.maketrans({"’": "'", "“": '"', "”": '"', "€": "EUR "}))
+    path = tmp_path / f"{encoding}.txt"
+    path.write_bytes(f"{title}\n\n{body}\n".encode(encoding))
+    (article,) = read(path)
+    assert article.title == "Café owners fear new parking rules"
+    assert article.text == body
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", RejectReason.EMPTY),
+        (b" \n\t\n  \r\n", RejectReason.EMPTY),
+        (bytes(range(256)) * 8, RejectReason.BINARY),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"\x00\x17" * 200, RejectReason.BINARY),
+        ("Title only – Politics\n".encode(), RejectReason.NO_TEXT),
+    ],
+)
+def test_unusable_text_files_are_rejected(tmp_path, content, reason):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    reject = only_reject(read(path))
+    assert reject.reason == reason and reject.source == "bad.txt" and "\n" not in reject.detail
+
+
+def test_file_above_max_file_bytes_is_too_large(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("Title\n\n" + BODY * 20, encoding="utf-8")
+    reject = only_reject(read(path, Settings(max_file_bytes=1000)))
+    assert reject.reason == RejectReason.TOO_LARGE and "1000" in reject.detail
+
+
+# --- gzip -----------------------------------------------------------------------------
+
+
+def test_gzipped_text_reads_like_the_plain_file(tmp_path):
+    packed = tmp_path / "sample.txt.gz"
+    packed.write_bytes(gzip.compress(SAMPLE.read_bytes()))
+    (plain,) = read(SAMPLE)
+    (unpacked,) = read(packed)
+    assert (unpacked.title, unpacked.text, unpacked.source_format) == (plain.title, plain.text, "txt")
+
+
+def test_committed_jsonl_gz_gives_one_article_per_line():
+    path = RAW / "records" / "archive.jsonl.gz"
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    records = read(path, root=RAW)
+    assert [a.source_id for a in articles(records)] == [json.loads(line)["id"] for line in lines]
+    assert all(a.source_format == "jsonl" and a.source == "records/archive.jsonl.gz" for a in records)
+
+
+@pytest.mark.parametrize("name", ["bomb.txt.gz", "bomb.jsonl.gz", "bomb.csv.gz"])
+def test_gzip_bomb_is_too_large_without_inflating_it(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(bytes(20 * 1024 * 1024), compresslevel=9))
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        reject = only_reject(read(path, Settings(max_decompressed_bytes=1024 * 1024)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reject.reason == RejectReason.TOO_LARGE
+    assert peak < 5 * 1024 * 1024
+
+
+def test_gzip_over_the_cap_with_a_lying_trailer_is_still_capped(tmp_path):
+    data = bytearray(gzip.compress(b"Title\n\n" + BODY.encode() * 2000))
+    data[-4:] = (10).to_bytes(4, "little")  # claims 10 bytes; the CRC check comes too late
+    path = tmp_path / "liar.txt.gz"
+    path.write_bytes(bytes(data))
+    reject = only_reject(read(path, Settings(max_decompressed_bytes=50_000)))
+    assert reject.reason == RejectReason.TOO_LARGE
+
+
+@pytest.mark.parametrize("name", ["cut.txt.gz", "cut.jsonl.gz"])
+def test_truncated_or_fake_gzip_is_a_corrupt_archive(tmp_path, name):
+    packed = gzip.compress(SAMPLE.read_bytes())
+    (tmp_path / name).write_bytes(packed[: len(packed) // 2])
+    (tmp_path / ("fake." + name)).write_bytes(b"this is not gzip at all, just text")
+    for path in (tmp_path / name, tmp_path / ("fake." + name)):
+        assert only_reject(read(path)).reason == RejectReason.CORRUPT_ARCHIVE
+
+
+# --- JSON, JSONL, CSV -------------------------------------------------------------------
+
+
+def test_jsonl_broken_middle_line_rejects_only_that_record():
+    path = FIXTURES / "broken_middle.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = read(path)
+    good = [i for i, line in enumerate(lines) if line.rstrip().endswith("}")]
+    assert [a.record for a in articles(records)] == good
+    (reject,) = rejects(records)
+    assert reject.reason == RejectReason.PARSE_ERROR
+    assert reject.record == next(i for i in range(len(lines)) if i not in good) == 1
+    assert reject.detail.startswith("invalid JSON")
+
+
+def test_jsonl_fields_map_onto_the_article():
+    path = RAW / "records" / "wire.jsonl"
+    expected = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    records = articles(read(path, root=RAW))
+    assert len(records) == len(expected)
+    for article, record in zip(records, expected, strict=True):
+        assert (article.title, article.url, article.source_id) == (record["title"], record["url"], record["id"])
+        assert (article.section, article.author) == (record["section"], record["author"])
+        assert article.extra["source_name"] == record["source"]
+        assert article.extra["lang"] == record["lang"]
+        assert "title" not in article.extra and "text" not in article.extra
+        moment = parse_datetime(record["published_at"])
+        if moment is None:
+            assert article.published_at is None
+            assert article.extra["published_at_raw"] == record["published_at"]
+        else:
+            assert article.published_at == moment and article.published_at.tzinfo is UTC
+        paragraphs = [p.strip() for p in record["text"].split("\n") if p.strip()]
+        assert article.text.split("\n\n") == paragraphs
+        json.dumps(article.extra)  # serialisable
+
+
+def test_jsonl_line_over_max_record_bytes_is_too_large(tmp_path):
+    rows = [
+        {"title": "Short one", "text": BODY},
+        {"title": "Huge one", "text": BODY * 200},
+        {"title": "Short two", "text": BODY},
+    ]
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    records = read(path, Settings(max_record_bytes=2_000))
+    assert [a.title for a in articles(records)] == ["Short one", "Short two"]
+    assert [(r.record, r.reason) for r in rejects(records)] == [(1, RejectReason.TOO_LARGE)]
+
+
+def test_jsonl_is_streamed_not_loaded(tmp_path):
+    path = tmp_path / "many.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(20_000):
+            out.write(json.dumps({"id": number, "title": f"Story {number}", "text": BODY}) + "\n")
+    stream = read_file(InputFile(path, "many.jsonl"), SETTINGS)
+    tracemalloc.start()
+    try:
+        first = [next(stream) for _ in range(10)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        stream.close()
+    assert [a.source_id for a in first] == [str(n) for n in range(10)]
+    assert peak < path.stat().st_size / 4
+
+
+def test_csv_ragged_row_and_sniffed_semicolon():
+    path = FIXTURES / "ragged.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))[1:]
+    records = read(path)
+    ragged = [i for i, row in enumerate(rows) if len(row) != len(rows[0])]
+    assert [(r.record, r.reason) for r in rejects(records)] == [(i, RejectReason.BAD_RECORD) for i in ragged]
+    good = articles(records)
+    assert [a.source_id for a in good] == [row[0] for i, row in enumerate(rows) if i not in ragged]
+    assert good[0].text.split("\n\n") == blank_line_paragraphs(rows[0][2])
+    assert good[0].published_at == good[1].published_at == datetime(2024, 5, 4, 8, 0, tzinfo=UTC)
+
+
+def test_committed_csv_keeps_quoted_multiline_text():
+    path = RAW / "records" / "desk.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    records = articles(read(path, root=RAW))
+    assert [a.title for a in records] == [row["title"] for row in rows]
+    multiline = [i for i, row in enumerate(rows) if "\n" in row["body"]]
+    assert multiline
+    for i in multiline:
+        assert "\n\n" in records[i].text and "\n\n\n" not in records[i].text
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"items": [{"title": "A", "text": BODY}, {"title": "B", "body": BODY}]}, ["A", "B"]),
+        ({"Title": "Solo", "Content": BODY}, ["Solo"]),
+        ([{"title": "A", "description": BODY}, "not an object", {"title": "C"}],
+         ["A", RejectReason.BAD_RECORD, RejectReason.NO_TEXT]),
+        (42, [RejectReason.BAD_RECORD]),
+        ([], [RejectReason.EMPTY]),
+    ],
+)  # fmt: skip
+def test_json_shapes(tmp_path, document, expected):
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    got = [r.title if isinstance(r, RawArticle) else r.reason for r in read(path)]
+    assert got == expected
+
+
+def test_text_field_preference_and_short_text(tmp_path):
+    record = {"title": "T", "text": "", "body": BODY, "content": "other", "summary": "x"}
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps({"title": "S", "text": "Too short."}) + "\n")
+    first, second = read(path)
+    assert first.text == BODY and first.extra == {"content": "other", "summary": "x"}
+    assert second.reason == RejectReason.NO_TEXT and second.record == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-01T14:00:00+01:00", datetime(2024, 3, 1, 13, 0, tzinfo=UTC)),
+        ("2024-03-01T14:00:00Z", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        ("2024-03-01 23:30:00-05:30", datetime(2024, 3, 2, 5, 0, tzinfo=UTC)),
+        ("2024-03-01T14:00:00", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        ("Fri, 01 Mar 2024 14:00:00 +0100", datetime(2024, 3, 1, 13, 0, tzinfo=UTC)),
+        ("Fri, 01 Mar 2024 20:00:00 -0700", datetime(2024, 3, 2, 3, 0, tzinfo=UTC)),
+        ("Fri, 01 Mar 2024 14:00:00 GMT", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        ("last Tuesday", None),
+        ("", None),
+    ],
+)
+def test_published_at_parsing_converts_to_utc(tmp_path, raw, expected):
+    assert parse_datetime(raw) == expected
+    path = tmp_path / "dated.jsonl"
+    path.write_text(json.dumps({"title": "T", "text": BODY, "date": raw}) + "\n", encoding="utf-8")
+    (article,) = read(path)
+    assert article.published_at == expected
+    assert article.extra.get("published_at_raw") == (raw if expected is None and raw else None)
+
+
+# --- feeds ----------------------------------------------------------------------------
+
+
+def _paragraphs_in_html(fragment: str) -> int:
+    return len(lxml_html.fragment_fromstring(fragment, create_parent="div").findall(".//p"))
+
+
+def test_rss_entries():
+    path = RAW / "feeds" / "world.rss"
+    items = ET.parse(path).getroot().findall("./channel/item")
+    records = read(path, root=RAW)
+    assert len(records) == len(items) and all(isinstance(r, RawArticle) for r in records)
+    for index, (article, item) in enumerate(zip(records, items, strict=True)):
+        assert (article.source_format, article.record) == ("rss", index)
+        assert article.title == item.findtext("title")
+        assert article.url == item.findtext("link")
+        assert article.source_id == item.findtext("guid")
+        expected = email.utils.parsedate_to_datetime(item.findtext("pubDate")).astimezone(UTC)
+        assert article.published_at == expected
+        assert "<" not in article.text
+        assert len(article.text.split("\n\n")) == _paragraphs_in_html(item.findtext("description"))
+
+
+def test_atom_entries():
+    path = RAW / "feeds" / "tech.atom"
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entries = ET.parse(path).getroot().findall("a:entry", ns)
+    records = read(path, root=RAW)
+    assert len(records) == len(entries)
+    for article, entry in zip(records, entries, strict=True):
+        assert article.source_format == "atom"
+        assert article.source_id == entry.findtext("a:id", namespaces=ns)
+        assert article.author == entry.findtext("a:author/a:name", namespaces=ns)
+        stamp = entry.findtext("a:published", namespaces=ns) or entry.findtext("a:updated", namespaces=ns)
+        assert article.published_at == datetime.fromisoformat(stamp).astimezone(UTC)
+        assert "<" not in article.text and article.text.count("\n\n") == 2
+
+
+def test_entity_bomb_is_unsafe_and_cheap():
+    tracemalloc.start()
+    try:
+        reject = only_reject(read(FIXTURES / "billion_laughs.rss"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reject.reason == RejectReason.UNSAFE_XML and "lol" in reject.detail
+    assert peak < 20 * 1024 * 1024
+
+
+def test_entity_declaration_in_malformed_xml_is_unsafe(tmp_path):
+    path = tmp_path / "bad.xml"
+    path.write_text('<!DOCTYPE x [<!ENTITY e "boo">]><rss><channel><item>&e;</chan', "utf-8")
+    assert only_reject(read(path)).reason == RejectReason.UNSAFE_XML
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"), [("not_a_feed.xml", "<inventory>"), ("truncated.rss", "malformed")]
+)
+def test_xml_that_is_not_a_readable_feed_is_a_parse_error(name, needle):
+    reject = only_reject(read(FIXTURES / name))
+    assert reject.reason == RejectReason.PARSE_ERROR and needle in reject.detail
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+
+def test_html_main_text_excludes_navigation_and_footer():
+    path = RAW / "pages" / "article.html"
+    tree = lxml_html.parse(str(path))
+    body_paragraphs = [" ".join(p.text_content().split()) for p in tree.findall(".//article//div/p")]
+    (article,) = read(path, root=RAW)
+    assert article.source_format == "html"
+    assert article.text.split("\n\n") == body_paragraphs
+    for boilerplate in ("Subscribe for unlimited access", "Privacy policy", "All rights reserved", "Most read"):
+        assert boilerplate in path.read_text(encoding="utf-8")
+        assert boilerplate not in article.text
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in tree.findall(".//meta")}
+    assert article.title == meta["og:title"]
+    assert article.published_at == datetime.fromisoformat(meta["article:published_time"]).astimezone(UTC)
+    assert article.author == meta["author"] and article.url == meta["og:url"]
+
+
+def test_html_without_text_is_no_text(tmp_path):
+    path = tmp_path / "menu.html"
+    path.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8")
+    assert only_reject(read(path)).reason == RejectReason.NO_TEXT
+
+
+# --- discovery ------------------------------------------------------------------------
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    (root / "b" / "deep").mkdir(parents=True)
+    (root / "a.txt").write_text(f"A\n\n{BODY}", encoding="utf-8")
+    (root / "b" / "deep" / "c.jsonl").write_text(json.dumps({"title": "C", "text": BODY}))
+    (root / "b" / "notes.docx").write_bytes(b"PK\x03\x04")
+    (root / "b" / "scan.PDF").write_bytes(b"%PDF")
+    (root / "b" / "more.pdf").write_bytes(b"%PDF")
+    (root / "README").write_text("no extension")
+    (root / ".hidden.txt").write_text(f"H\n\n{BODY}")
+    (root / "_partial.txt").write_text(f"P\n\n{BODY}")
+    (root / ".git").mkdir()
+    (root / ".git" / "x.txt").write_text(f"G\n\n{BODY}")
+    return root
+
+
+def test_discover_is_sorted_recursive_and_counts_unknown_extensions(tmp_path):
+    root = _tree(tmp_path)
+    found = discover(root, SETTINGS)
+    assert isinstance(found, Discovery)
+    assert [f.relative for f in found.files] == ["a.txt", "b/deep/c.jsonl"]
+    assert all(f.path.is_file() for f in found.files)
+    assert found.skipped == {".docx": 1, ".pdf": 2, "(none)": 1}
+    assert found.rejects == []
+    assert discover(root, SETTINGS) == found
+
+
+def test_symlink_outside_root_is_not_followed(tmp_path):
+    root = _tree(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text(f"Secret\n\n{BODY}", encoding="utf-8")
+    (root / "leak.txt").symlink_to(secret)
+    (root / "leakdir").symlink_to(tmp_path, target_is_directory=True)
+    (root / "inside.txt").symlink_to(root / "a.txt")
+    found = discover(root, SETTINGS)
+    outside = {r.source for r in found.rejects if r.reason == RejectReason.OUTSIDE_ROOT}
+    assert outside == {"leak.txt", "leakdir"}
+    relatives = [f.relative for f in found.files]
+    assert "leak.txt" not in relatives and not any(r.startswith("leakdir") for r in relatives)
+    assert "inside.txt" in relatives
+
+
+def test_symlink_loops_do_not_hang(tmp_path):
+    root = _tree(tmp_path)
+    (root / "b" / "deep" / "up").symlink_to(root / "b", target_is_directory=True)
+    (root / "self").symlink_to(root, target_is_directory=True)
+    (root / "ping.txt").symlink_to(root / "pong.txt")
+    (root / "pong.txt").symlink_to(root / "ping.txt")
+    found = discover(root, SETTINGS)
+    loops = sorted(r.source for r in found.rejects if r.reason == RejectReason.SYMLINK_LOOP)
+    assert loops == ["b/deep/up", "ping.txt", "pong.txt", "self"]
+    assert [f.relative for f in found.files] == ["a.txt", "b/deep/c.jsonl"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs bytes file names")
+def test_undecodable_name_and_fifo_are_rejected(tmp_path):
+    root = _tree(tmp_path)
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(f"T\n\n{BODY}".encode())
+    os.mkfifo(root / "pipe.txt")
+    found = discover(root, SETTINGS)
+    reasons = {r.source: r.reason for r in found.rejects}
+    assert reasons == {"caf\ufffd.txt": RejectReason.BAD_PATH, "pipe.txt": RejectReason.UNREADABLE}
+    # Reading a FIFO directly must not block either.
+    assert only_reject(read(root / "pipe.txt")).reason == RejectReason.UNREADABLE
+
+
+def test_discover_on_a_missing_folder_raises_a_clear_error(tmp_path):
+    from textpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist|cannot be opened"):
+        discover(tmp_path / "nope", SETTINGS)
+
+
+def test_supported_suffixes_cover_every_format():
+    assert SUPPORTED_SUFFIXES == {".txt", ".json", ".jsonl", ".csv", ".html", ".htm", ".xml", ".rss", ".atom"}
+
+
+def test_committed_sample_folder_reads_without_rejects():
+    found = discover(RAW, SETTINGS)
+    assert found.rejects == [] and found.skipped == {}
+    records = [r for f in found.files for r in read_file(f, SETTINGS)]
+    assert rejects(records) == []
+    formats = {a.source_format for a in records}
+    assert formats == {"txt", "json", "jsonl", "csv", "html", "rss", "atom"}
+    for article in records:
+        json.dumps(article.extra)
+        assert article.published_at is None or article.published_at.tzinfo is UTC
+
+
+# --- robustness -----------------------------------------------------------------------
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    suffix=st.sampled_from(sorted(SUPPORTED_SUFFIXES) + [".jsonl.gz"]),
+    content=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=400).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    ),
+)
+def test_read_file_never_raises(tmp_path, suffix, content):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    for record in read_file(InputFile(path, path.name), SETTINGS):
+        assert isinstance(record, RawArticle | Reject)
+        if isinstance(record, Reject):
+            assert "\n" not in record.detail and len(record.detail) <= 300
+
+
+def test_reading_text_does_not_import_html_or_feed_libraries(tmp_path):
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from textpipe.config import Settings\n"
+        "from textpipe.ingest import InputFile, read_file\n"
+        f"list(read_file(InputFile(Path({str(SAMPLE)!r}), 's.txt'), Settings()))\n"
+        "print(sorted(m for m in ('trafilatura', 'feedparser', 'charset_normalizer', 'lxml') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_copying_a_folder_keeps_sources_relative(tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(RAW, root)
+    found = discover(root, SETTINGS)
+    assert [f.relative for f in found.files] == [f.relative for f in discover(RAW, SETTINGS).files]
+    assert all("\\" not in f.relative and not f.relative.startswith("/") for f in found.files)

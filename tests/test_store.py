@@ -1,0 +1,103 @@
+"""store: schemas, atomic writes, recovery of interrupted runs, corrupt files, the lock,
+and the README's data dictionary kept true to the schemas."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from textpipe import store
+from textpipe.errors import OutputError, RunLockedError
+
+from conftest import ROOT
+
+
+def _runs_row(run_id: str) -> dict:
+    now = datetime.now(UTC)
+    return {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 1, "n_skipped_files": 0,
+            "n_articles_seen": 1, "n_new": 1, "n_duplicates": 0, "n_rejected": 0, "n_topics": 0, "model_id": None,
+            "textpipe_version": "test", "parameters": "{}", "stage_seconds": "{}"}
+
+
+def _sentences(article_id: str, n: int) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"article_id": article_id, "sentence_index": i, "paragraph_index": 0, "start_char": i, "end_char": i + 1, "text": "x",
+          "compound": 0.0, "pos": 0.0, "neg": 0.0, "neu": 1.0} for i in range(n)],
+        schema=store.SENTENCES,
+    )
+
+
+def test_every_schema_column_has_a_description():
+    for name, schema in store.SCHEMAS.items():
+        assert schema.metadata[b"description"], name
+        for field in schema:
+            assert field.metadata and field.metadata[b"description"].strip(), f"{name}.{field.name}"
+        assert all(f.type.tz == "UTC" for f in schema if pa.types.is_timestamp(f.type))
+
+
+def test_written_files_carry_schema_and_zstd(tmp_path):
+    path = tmp_path / "sentences" / store.part_name("r1")
+    store.write_table(path, _sentences("a" * 16, 3), store.SENTENCES)
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+    schema = pq.read_schema(path)
+    assert schema.field("start_char").metadata[b"description"]
+    assert list(pd.read_parquet(tmp_path / "sentences").columns) == store.SENTENCES.names
+
+
+def test_failed_write_leaves_no_visible_file(tmp_path):
+    def tables():
+        yield _sentences("a" * 16, 2)
+        raise RuntimeError("crash while writing")
+
+    final = tmp_path / "sentences" / store.part_name("r1")
+    with pytest.raises(RuntimeError):
+        store.write_batches(final, tables(), store.SENTENCES)
+    assert not final.exists() and list((tmp_path / "sentences").iterdir()) == []
+
+
+def test_recover_removes_parts_of_uncommitted_runs(tmp_path):
+    store.write_table(tmp_path / "sentences" / store.part_name("done"), _sentences("a" * 16, 2), store.SENTENCES)
+    store.commit_run(tmp_path, _runs_row("done"), None)
+    store.write_table(tmp_path / "sentences" / store.part_name("crashed"), _sentences("b" * 16, 2), store.SENTENCES)
+    (tmp_path / "sentences" / ".part-x.parquet.123.tmp").write_bytes(b"half")
+    removed = store.recover(tmp_path)
+    assert {p.name for p in removed} == {store.part_name("crashed"), ".part-x.parquet.123.tmp"}
+    assert set(pd.read_parquet(tmp_path / "sentences").article_id) == {"a" * 16}
+
+
+def test_corrupt_file_is_named_and_repair_moves_it_aside(tmp_path):
+    good = tmp_path / "sentences" / store.part_name("good")
+    bad = tmp_path / "sentences" / store.part_name("bad")
+    store.write_table(good, _sentences("a" * 16, 2), store.SENTENCES)
+    store.write_table(bad, _sentences("b" * 16, 2), store.SENTENCES)
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    with pytest.raises(OutputError, match=re.escape(bad.name)):
+        store.read_dataset(tmp_path, "sentences")
+    moved = store.repair(tmp_path)
+    assert [p.name for p in moved] == [f"sentences--{bad.name}"]
+    assert store.read_dataset(tmp_path, "sentences").num_rows == 2
+
+
+def test_second_lock_holder_gets_a_clear_error(tmp_path):
+    with store.OutputLock(tmp_path):
+        with pytest.raises(RunLockedError, match="another textpipe run"):
+            with store.OutputLock(tmp_path, wait_seconds=0.2):
+                pass
+    with store.OutputLock(tmp_path):
+        pass
+
+
+def test_readme_data_dictionary_matches_schemas():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, schema in store.SCHEMAS.items():
+        section = readme.split(f"### `{name}`", 1)
+        assert len(section) == 2, f"README has no data dictionary section for {name}"
+        body = section[1].split("\n### ", 1)[0]
+        documented = re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE)
+        assert documented == schema.names, name

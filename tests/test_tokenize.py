@@ -1,0 +1,62 @@
+"""tokenize: sentences with offsets per paragraph, tokens, readable terms."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from textpipe.clean import normalize_text
+from textpipe.resources import stop_words
+from textpipe.tokenize import count_tokens, normalize_terms, paragraph_spans, split_sentences, tokenize_article
+
+from conftest import SAMPLE
+
+
+def test_sentences_slice_back_and_stay_in_their_paragraph(bbc_texts):
+    for _, _, body in bbc_texts[:60]:
+        text = normalize_text(body)
+        paragraphs = list(paragraph_spans(text))
+        sentences = split_sentences(text)
+        assert sentences, "every BBC article has sentences"
+        for span in sentences:
+            p_start, p_end = paragraphs[span.paragraph_index]
+            assert p_start <= span.start_char < span.end_char <= p_end
+            assert text[span.start_char : span.end_char].strip() == text[span.start_char : span.end_char]
+        assert [s.sentence_index for s in sentences] == list(range(len(sentences)))
+
+
+def test_heading_line_is_never_glued_to_next_sentence():
+    body = SAMPLE.read_text(encoding="utf-8")
+    text = normalize_text(body)
+    heading = "Minsk is Moscow’s war partner, but sends no soldiers"
+    sentences = [text[s.start_char : s.end_char] for s in split_sentences(text)]
+    assert heading in sentences
+
+
+def test_terms_are_lowercase_words_without_stop_words_or_numbers(bbc_texts):
+    words_to_drop = stop_words()
+    for _, title, body in bbc_texts[:30]:
+        terms = normalize_terms(f"{title}\n{body}", words_to_drop)
+        assert terms
+        for term in terms:
+            assert term == term.lower() and term not in words_to_drop
+            assert not any(ch.isdigit() for ch in term) and term[0].isalpha()
+
+
+def test_tokenize_article_counts(bbc_texts):
+    _, title, body = bbc_texts[3]
+    text = normalize_text(body)
+    article = tokenize_article(title, text, stop_words())
+    assert article.n_paragraphs == text.count("\n\n") + 1
+    assert article.n_tokens == count_tokens(text) > len(text.split()) * 0.9
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400) | st.text(alphabet=".!? \n\u00a0\u2029aZ1'’\"", max_size=200))
+def test_offsets_are_in_bounds_for_any_text(raw):
+    text = normalize_text(raw)
+    previous_end = 0
+    for span in split_sentences(text):
+        assert previous_end <= span.start_char < span.end_char <= len(text)
+        previous_end = span.end_char
+    normalize_terms(text, stop_words())

@@ -1,0 +1,274 @@
+"""The topic model on the real BBC corpus: quality bar, fit/transform agreement,
+save/load round trip without pickle, corrupt files, labels made of real words,
+choosing K, and the edge cases (empty documents, too few documents).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.metrics import normalized_mutual_info_score
+
+from textpipe.errors import OutputError
+from textpipe.topics import MODEL_JSON, MODEL_NPZ, Topic, TopicModel, choose_n_topics, topic_coherence
+
+REPO = Path(__file__).resolve().parents[1]
+BBC = REPO.parent / "shared" / "corpora" / "bbc"
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | {"said", "says", "mr", "mrs", "ms", "told", "would", "could", "also"})
+
+try:
+    from textpipe.tokenize import normalize_terms
+except ImportError:
+    _TERM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+    def normalize_terms(text: str, stop_words: frozenset[str]) -> list[str]:
+        return [w for w in _TERM.findall(text.lower()) if w not in stop_words and len(w) >= 2]
+
+
+pytestmark = pytest.mark.skipif(not BBC.is_dir(), reason=f"BBC corpus not found at {BBC}")
+
+
+@pytest.fixture(scope="module")
+def bbc() -> tuple[list[list[str]], list[str], str]:
+    """Term lists, categories (the folder) and the whole raw text, lowercased."""
+    docs, categories, texts = [], [], []
+    for path in sorted(BBC.glob("*/*.txt")):
+        text = path.read_text(encoding="utf-8")
+        docs.append(normalize_terms(text, STOP_WORDS))
+        categories.append(path.parent.name)
+        texts.append(text.lower())
+    assert len(docs) == 2225
+    return docs, categories, "\n".join(texts)
+
+
+@pytest.fixture(scope="module")
+def nmf5(bbc) -> tuple[TopicModel, np.ndarray]:
+    docs, _, _ = bbc
+    model = TopicModel(n_topics=5)
+    return model, model.fit_transform(docs)
+
+
+@pytest.fixture(scope="module")
+def lda_small(bbc) -> tuple[TopicModel, list[list[str]]]:
+    # Every 5th article keeps all five categories and the fit under a second.
+    docs = bbc[0][::5]
+    return TopicModel(n_topics=5, method="lda").fit(docs), docs
+
+
+def test_nmf_k5_recovers_bbc_categories(bbc, nmf5):
+    _, categories, _ = bbc
+    _, weights = nmf5
+    score = normalized_mutual_info_score(categories, weights.argmax(axis=1))
+    assert score >= 0.75, f"NMI between dominant topic and category is {score:.3f}"
+
+
+def test_transform_of_training_docs_matches_fit_transform(bbc, nmf5):
+    model, weights = nmf5
+    again = model.transform(bbc[0])
+    np.testing.assert_array_equal(again.argmax(axis=1), weights.argmax(axis=1))
+
+
+def test_rows_are_topic_shares(bbc, nmf5):
+    model, weights = nmf5
+    assert weights.shape == (len(bbc[0]), 5)
+    assert weights.dtype == np.float32
+    assert (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_document_without_known_terms_gets_zero_row(bbc, nmf5, lda_small):
+    for model, doc in ((nmf5[0], bbc[0][0]), (lda_small[0], lda_small[1][0])):
+        weights = model.transform([[], ["qwxzvbn"], doc])
+        assert not weights[:2].any()
+        assert weights[2].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_learned_state(bbc, nmf5):
+    model, _ = nmf5
+    assert re.fullmatch(r"[0-9a-f]{16}", model.model_id_)
+    assert model.n_documents_ == len(bbc[0])
+    assert model.fitted_at_.tzinfo is not None
+    assert model.components_.shape == (5, len(model.vocabulary_)) == (5, model.idf_.shape[0])
+    assert len(model.vocabulary_) <= model.max_features
+    assert [topic.topic_id for topic in model.topics_] == list(range(5))
+
+
+def test_refit_is_deterministic(bbc, nmf5):
+    model, weights = nmf5
+    again = TopicModel(**model.get_params())
+    np.testing.assert_array_equal(again.fit_transform(bbc[0]), weights)
+    assert again.model_id_ == model.model_id_
+
+
+def test_labels_are_readable_words_of_the_corpus(bbc, nmf5):
+    model, _ = nmf5
+    text = bbc[2]
+    corpus_words = set(re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)*", text)) | set(re.findall(r"[^\W\d_]+", text))
+    for topic in model.topics_:
+        assert topic.label == ", ".join(topic.top_terms[:3])
+        assert len(topic.top_terms) == model.top_terms == len(set(topic.top_terms))
+        for term in topic.top_terms:
+            assert term in model.vocabulary_
+            # A stemmer would give "compani" or "elect"; those never stand alone in the text.
+            assert term in corpus_words, f"{term!r} of topic {topic.label!r} is not a word of the corpus"
+            assert term not in STOP_WORDS
+
+
+def test_term_weights_are_descending_shares(nmf5):
+    model, _ = nmf5
+    for topic in model.topics_:
+        weights = np.array(topic.term_weights)
+        assert (np.diff(weights) <= 0).all()
+        assert 0 < weights.sum() <= 1.0
+
+
+def test_topics_differ_between_categories(bbc, nmf5):
+    # Every category's articles should have a dominant topic that most of them share.
+    _, categories, _ = bbc
+    _, weights = nmf5
+    dominant = weights.argmax(axis=1)
+    majority = {}
+    for category in sorted(set(categories)):
+        topics = dominant[np.array(categories) == category]
+        majority[category] = np.bincount(topics, minlength=5).argmax()
+    assert len(set(majority.values())) == 5, majority
+
+
+def test_stored_coherence_is_npmi_on_fitted_docs(bbc, nmf5):
+    model, _ = nmf5
+    for topic in model.topics_:
+        assert -1.0 <= topic.coherence <= 1.0
+        assert topic.coherence == pytest.approx(topic_coherence(topic.top_terms, bbc[0]))
+
+
+def test_topic_coherence_bounds():
+    always = [["pound", "sterling"], ["pound", "sterling", "bank"], ["goal"]]
+    assert topic_coherence(["pound", "sterling"], always) == pytest.approx(1.0)
+    assert topic_coherence(["pound", "goal"], always) == -1.0
+
+
+def test_topic_coherence_ranks_related_terms_higher(bbc):
+    docs = bbc[0]
+    assert topic_coherence(["election", "labour", "tory"], docs) > topic_coherence(["election", "film", "striker"], docs)
+
+
+def test_save_load_round_trip(tmp_path, bbc, nmf5):
+    model, _ = nmf5
+    folder = model.save(tmp_path)
+    assert folder == tmp_path / model.model_id_
+    assert sorted(p.name for p in tmp_path.iterdir()) == [model.model_id_]  # no staging left behind
+    loaded = TopicModel.load(folder)
+    sample = bbc[0][::50]
+    np.testing.assert_array_equal(loaded.transform(sample), model.transform(sample))
+    assert loaded.model_id_ == model.model_id_
+    assert loaded.topics_ == model.topics_
+    assert loaded.get_params() == model.get_params()
+    assert loaded.vocabulary_ == model.vocabulary_
+    assert loaded.fitted_at_ == model.fitted_at_
+    assert all(isinstance(topic, Topic) for topic in loaded.topics_)
+
+
+def test_save_over_existing_copy(tmp_path, nmf5):
+    model, _ = nmf5
+    first = model.save(tmp_path)
+    second = model.save(tmp_path)
+    assert first == second
+    assert TopicModel.load(second).model_id_ == model.model_id_
+    assert sorted(p.name for p in tmp_path.iterdir()) == [model.model_id_]
+
+
+def test_lda_round_trip(tmp_path, lda_small):
+    model, docs = lda_small
+    weights = model.transform(docs)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    loaded = TopicModel.load(model.save(tmp_path))
+    np.testing.assert_array_equal(loaded.transform(docs), weights)
+    assert loaded.model_id_ == model.model_id_
+
+
+def test_saved_arrays_need_no_pickle(tmp_path, monkeypatch, nmf5):
+    model, _ = nmf5
+    folder = model.save(tmp_path)
+    with np.load(folder / MODEL_NPZ, allow_pickle=False) as npz:
+        assert all(npz[name].dtype.kind == "f" for name in npz.files)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load tried to unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    assert TopicModel.load(folder).model_id_ == model.model_id_
+
+
+def test_object_array_is_refused(tmp_path, nmf5):
+    model, _ = nmf5
+    folder = model.save(tmp_path)
+    components = np.empty(model.components_.shape, dtype=object)
+    np.savez(folder / MODEL_NPZ, components=components, idf=model.idf_)
+    with pytest.raises(OutputError, match=MODEL_NPZ):
+        TopicModel.load(folder)
+
+
+def test_truncated_npz_names_the_file(tmp_path, nmf5):
+    folder = nmf5[0].save(tmp_path)
+    data = (folder / MODEL_NPZ).read_bytes()
+    (folder / MODEL_NPZ).write_bytes(data[: len(data) // 2])
+    with pytest.raises(OutputError, match=re.escape(str(folder / MODEL_NPZ))):
+        TopicModel.load(folder)
+
+
+def test_missing_or_broken_json_names_the_file(tmp_path, nmf5):
+    folder = nmf5[0].save(tmp_path)
+    (folder / MODEL_JSON).write_text('{"params": ', encoding="utf-8")
+    with pytest.raises(OutputError, match=MODEL_JSON):
+        TopicModel.load(folder)
+    (folder / MODEL_JSON).unlink()
+    with pytest.raises(OutputError, match=MODEL_JSON):
+        TopicModel.load(folder)
+
+
+def test_edited_arrays_do_not_match_model_id(tmp_path, nmf5):
+    model, _ = nmf5
+    folder = model.save(tmp_path)
+    np.savez(folder / MODEL_NPZ, components=model.components_ * 1.01, idf=model.idf_)
+    with pytest.raises(OutputError, match="model_id"):
+        TopicModel.load(folder)
+    np.savez(folder / MODEL_NPZ, components=model.components_[:, :-1], idf=model.idf_)
+    with pytest.raises(OutputError, match="shape"):
+        TopicModel.load(folder)
+
+
+def test_choose_n_topics(bbc):
+    candidates = (3, 5, 8)
+    best, scores = choose_n_topics(bbc[0], candidates, max_features=5_000)
+    assert best in candidates
+    assert set(scores) == set(candidates)
+    assert all(-1.0 <= score <= 1.0 for score in scores.values())
+    assert scores[best] == max(scores.values())
+
+
+def test_too_few_documents_is_refused(bbc):
+    with pytest.raises(ValueError, match="at least 5 documents"):
+        TopicModel(n_topics=5, min_df=1, max_df=1.0).fit(bbc[0][:3])
+
+
+def test_too_few_terms_is_refused():
+    docs = [["pound", "sterling"], ["pound", "sterling"], ["pound", "sterling"]]
+    with pytest.raises(ValueError, match="terms"):
+        TopicModel(n_topics=3, min_df=1, max_df=1.0).fit(docs)
+
+
+def test_strings_instead_of_term_lists_are_refused(bbc):
+    with pytest.raises(TypeError, match="normalize_terms"):
+        TopicModel(n_topics=2).fit([" ".join(doc) for doc in bbc[0][:20]])
+
+
+def test_transform_before_fit():
+    with pytest.raises(NotFittedError):
+        TopicModel().transform([["pound"]])
