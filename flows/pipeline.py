@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,8 +25,7 @@ from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings
 from textpipe.ingest import InputFile, discover
 from textpipe.report import RunSummary
-from textpipe.sentiment import FastVader
-from textpipe_flows import publish
+from textpipe_flows import cpu_pool, publish
 from textpipe_flows.runners import make_task_runner
 
 
@@ -45,11 +43,6 @@ class StagedBatch:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
-def _scorer() -> FastVader:
-    return FastVader()
-
-
 @task(name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def discover_inputs(settings: Settings) -> tuple[list[list[InputFile]], dict[str, int], list]:
     discovery = discover(settings.input_dir, settings)
@@ -63,14 +56,7 @@ def discover_inputs(settings: Settings) -> tuple[list[list[InputFile]], dict[str
 @task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int, total: int) -> IngestResult:
     started = time.perf_counter()
-    seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
-    now = datetime.now(UTC)
-    counts = pipeline.IngestCounts()
-    chunks = []
-    for part, chunk in enumerate(pipeline.ingest_files(files, settings, seen, run_id, now, counts)):
-        articles = store.write_staged(staging / f"ingested-{index:05d}-{part:03d}.arrow", chunk.articles)
-        rejects = store.write_staged(staging / f"rejects-{index:05d}-{part:03d}.arrow", pipeline.rejects_table(chunk.rejects, run_id, now))
-        chunks.append((articles, rejects))
+    chunks, counts = cpu_pool.run(pipeline.ingest_stage, files, settings, seen_path, staging, run_id, index)
     logger = get_run_logger()
     logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected", counts.files, counts.articles_seen, counts.new, counts.duplicates, counts.rejected)
     if counts.rejected:
@@ -78,30 +64,20 @@ def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, st
     return IngestResult(chunks, counts, time.perf_counter() - started)
 
 
-@task(name="tokenize", task_run_name="clean-tokenize [batch {index}/{total}]", cache_policy=NO_CACHE)
+@task(name="clean-tokenize", task_run_name="clean-tokenize [batch {index}/{total}]", cache_policy=NO_CACHE)
 def tokenize_batch(articles_path: Path, index: int, total: int) -> StagedBatch:
     started = time.perf_counter()
-    articles, sentences = pipeline.tokenize_articles(store.read_staged(articles_path))
-    staged = StagedBatch(
-        store.write_staged(articles_path.with_name(f"tokenized-{index:05d}.arrow"), articles),
-        store.write_staged(articles_path.with_name(f"sentences-{index:05d}.arrow"), sentences),
-    )
-    staged.seconds["tokenize"] = time.perf_counter() - started
-    get_run_logger().info("%d articles -> %d sentences", articles.num_rows, sentences.num_rows)
-    return staged
+    articles, sentences, n_articles, n_sentences = cpu_pool.run(pipeline.tokenize_stage, articles_path, index)
+    get_run_logger().info("%d articles -> %d sentences", n_articles, n_sentences)
+    return StagedBatch(articles, sentences, {"tokenize": time.perf_counter() - started})
 
 
 @task(name="sentiment", task_run_name="sentiment [batch {index}/{total}]", cache_policy=NO_CACHE)
 def sentiment_batch(batch: StagedBatch, language: str, index: int, total: int) -> StagedBatch:
     started = time.perf_counter()
-    articles, sentences = pipeline.score_sentiment(store.read_staged(batch.articles), store.read_staged(batch.sentences), _scorer(), language)
-    staged = StagedBatch(
-        store.write_staged(batch.articles.with_name(f"scored-{index:05d}.arrow"), articles),
-        store.write_staged(batch.sentences.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),
-        {**batch.seconds, "sentiment": time.perf_counter() - started},
-    )
-    get_run_logger().info("scored %d sentences of %d articles", sentences.num_rows, articles.num_rows)
-    return staged
+    articles, sentences, n_sentences = cpu_pool.run(pipeline.sentiment_stage, batch.articles, batch.sentences, language, index)
+    get_run_logger().info("scored %d sentences", n_sentences)
+    return StagedBatch(articles, sentences, {**batch.seconds, "sentiment": time.perf_counter() - started})
 
 
 @task(name="topics", cache_policy=NO_CACHE)
@@ -167,7 +143,7 @@ def textpipe_run(
         progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
         counts = pipeline.IngestCounts()
         failures: list[str] = []
-        with make_task_runner(settings) as runner:
+        with cpu_pool.for_settings(settings), make_task_runner(settings) as runner:
             ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures)
             for result in ingested:
                 counts.add(result.counts)

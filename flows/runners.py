@@ -1,17 +1,19 @@
-"""Task runners by name: threads (default), processes, or Dask (local cluster or an address)."""
+"""Task runners by name: threads (default), processes, or Dask (local cluster or an address).
+
+"processes" runs tasks in threads whose CPU-bound stage functions go to a
+worker-process pool (see `cpu_pool`); Dask runs the tasks themselves on Dask workers.
+"""
 
 from __future__ import annotations
 
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from textpipe.config import Settings
 
 
 def make_task_runner(settings: Settings) -> TaskRunner:
-    if settings.task_runner == "threads":
+    if settings.task_runner in ("threads", "processes"):
         return ThreadPoolTaskRunner(max_workers=settings.workers)
-    if settings.task_runner == "processes":
-        return ProcessPoolTaskRunner(max_workers=settings.workers)
     from prefect_dask import DaskTaskRunner
 
     if settings.dask_address:

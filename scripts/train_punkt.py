@@ -99,7 +99,8 @@ def compare(trained: PunktParameters, counts: dict[str, int], min_count: int, co
     curated = boundaries(PunktSentenceTokenizer(pruned(trained, counts, 0)), corpus)
     final = boundaries(PunktSentenceTokenizer(pruned(trained, counts, min_count)), corpus)
     print(f"{len(paragraphs)} paragraphs, {sum(map(len, raw))} sentences with the raw trained parameters")
-    print(f"pruning ortho context (< {min_count}) changes {sum(a != b for a, b in zip(curated, final))} paragraphs")
+    pruning_changes = sum(a != b for a, b in zip(curated, final))
+    print(f"pruning ortho context (< {min_count}) changes {pruning_changes} paragraphs")
     changed = [(p, a, b) for p, a, b in zip(paragraphs, raw, curated) if a != b]
     print(f"curating abbreviations changes {len(changed)} paragraphs, e.g.:")
     for paragraph, before, after in changed:

@@ -141,5 +141,5 @@ def test_duckdb_reads_every_dataset(runs):
     duckdb = pytest.importorskip("duckdb")
     _, output, _, _ = runs
     for name in ("articles", "sentences", "topics", "article_topics", "rejects", "runs"):
-        count = duckdb.sql(f"select count(*) from read_parquet('{output / name}/*.parquet')").fetchone()[0]
+        count = duckdb.sql(f"select count(*) from read_parquet('{output / name}/*.parquet')").fetchall()[0][0]
         assert count == len(_read(output, name))

@@ -53,8 +53,15 @@ def normalize_text(text: str) -> str:
     Paragraph breaks (blank lines) survive as exactly "\\n\\n"; a single newline
     inside a paragraph is a wrapped line and becomes a space.
     """
+    text = _normalize_layout(text)
+    # Mojibake is checked after invisible characters are gone, since removing
+    # them can bring the bytes of a broken character together.
     if not text.isascii() and ftfy.badness.is_bad(text):
-        text = ftfy.fix_text(text, normalization="NFC")
+        text = _normalize_layout(ftfy.fix_text(text, normalization="NFC"))
+    return text
+
+
+def _normalize_layout(text: str) -> str:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _INVISIBLE.sub("", text.replace("\t", " "))
     paragraphs = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _PARAGRAPH_BREAK.split(text))

@@ -11,7 +11,8 @@ import random
 import time
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -338,3 +339,47 @@ def topic_rows(model: TopicModel) -> list[dict]:
         {"topic_id": t.topic_id, "label": t.label, "top_terms": list(t.top_terms), "term_weights": list(t.term_weights), "coherence": t.coherence}
         for t in model.topics_
     ]
+
+
+# Staged stages: the same functions over Arrow IPC files, so a task (or a
+# worker process) receives and returns paths, never article data.
+
+
+@lru_cache(maxsize=1)
+def _scorer() -> FastVader:
+    return FastVader()
+
+
+def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int) -> tuple[list[tuple[Path, Path]], IngestCounts]:
+    """`ingest_files` for one file batch; returns staged (articles, rejects) chunks and counts."""
+    seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
+    now = datetime.now(UTC)
+    counts = IngestCounts()
+    chunks = []
+    for part, chunk in enumerate(ingest_files(files, settings, seen, run_id, now, counts)):
+        chunks.append((
+            store.write_staged(staging / f"ingested-{index:05d}-{part:03d}.arrow", chunk.articles),
+            store.write_staged(staging / f"rejects-{index:05d}-{part:03d}.arrow", rejects_table(chunk.rejects, run_id, now)),
+        ))
+    return chunks, counts
+
+
+def tokenize_stage(articles_path: Path, index: int) -> tuple[Path, Path, int, int]:
+    """`tokenize_articles` on a staged batch; returns (articles, sentences, n_articles, n_sentences)."""
+    articles, sentences = tokenize_articles(store.read_staged(articles_path))
+    return (
+        store.write_staged(articles_path.with_name(f"tokenized-{index:05d}.arrow"), articles),
+        store.write_staged(articles_path.with_name(f"sentences-{index:05d}.arrow"), sentences),
+        articles.num_rows,
+        sentences.num_rows,
+    )
+
+
+def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, index: int) -> tuple[Path, Path, int]:
+    """`score_sentiment` on a staged batch; returns (articles, sentences, n_sentences scored)."""
+    articles, sentences = score_sentiment(store.read_staged(articles_path), store.read_staged(sentences_path), _scorer(), language)
+    return (
+        store.write_staged(articles_path.with_name(f"scored-{index:05d}.arrow"), articles),
+        store.write_staged(sentences_path.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),
+        sentences.num_rows,
+    )

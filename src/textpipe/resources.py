@@ -15,13 +15,13 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textpipe.errors import MissingResourceError
 
 if TYPE_CHECKING:
     from nltk.sentiment.vader import SentimentIntensityAnalyzer
-    from nltk.tokenize.punkt import PunktSentenceTokenizer
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +118,18 @@ def _write_atomically(target: Path, payload: bytes) -> None:
         raise
 
 
+def _vader_lexicon_bytes() -> bytes:
+    # NLTK parses every "\n"-separated line, so a trailing newline would be an empty entry.
+    return vader_lexicon_source().read_bytes().rstrip(b"\r\n")
+
+
 def build_nltk_data(data_dir: Path | str | None = None) -> Path:
     """Create (or refresh) `<data_dir>/sentiment/vader_lexicon.zip`; return the data dir.
 
     Idempotent and safe to run from several processes at once.
     """
     root = nltk_data_dir(data_dir)
+    lexicon = _vader_lexicon_bytes()
     # NLTK refuses data roots that others can write to, so create them private.
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -133,8 +139,6 @@ def build_nltk_data(data_dir: Path | str | None = None) -> Path:
             f"VADER lexicon: cannot create the NLTK data directory {root}: {exc}; "
             f"point {NLTK_DATA_ENV} at a writable directory"
         ) from exc
-    # NLTK parses every "\n"-separated line, so a trailing newline would be an empty entry.
-    lexicon = vader_lexicon_source().read_bytes().rstrip(b"\r\n")
     target = root / VADER_ZIP
     if not _zip_holds(target, lexicon):
         logger.info("writing the VADER lexicon for NLTK to %s", target)
@@ -166,16 +170,30 @@ def nltk_vader(data_dir: Path | str | None = None) -> SentimentIntensityAnalyzer
 
 @functools.lru_cache(maxsize=4)
 def _nltk_vader(root: Path) -> SentimentIntensityAnalyzer:
+    import nltk.data
     from nltk.sentiment.vader import SentimentIntensityAnalyzer
 
     use_nltk_data(root)
+    expected = _vader_lexicon_bytes().decode("utf-8")
     try:
-        return SentimentIntensityAnalyzer()
+        analyzer = SentimentIntensityAnalyzer()
+        if analyzer.lexicon_file != expected:
+            # nltk.data.load caches file contents by resource name for the whole
+            # process, so a lexicon loaded earlier from another data dir would win.
+            logger.warning("NLTK had another VADER lexicon cached; reloading it from %s", root)
+            nltk.data.clear_cache()
+            analyzer = SentimentIntensityAnalyzer()
     except LookupError as exc:
         raise MissingResourceError(
             f"VADER lexicon: NLTK cannot read {root / VADER_ZIP} (is the directory private to you? "
             f"NLTK refuses group/world-writable data dirs; try `chmod go-w {root}`). NLTK said: {exc}"
         ) from exc
+    if analyzer.lexicon_file != expected:
+        raise MissingResourceError(
+            f"VADER lexicon: NLTK loaded a lexicon other than vaderSentiment's from {root / VADER_ZIP}; "
+            "delete that directory and retry"
+        )
+    return analyzer
 
 
 def punkt_params_path() -> Path:
@@ -191,7 +209,7 @@ class _OrthoContext(dict[str, int]):
         return 0
 
 
-def load_punkt_params(path: Path | str | None = None) -> Any:
+def load_punkt_params(path: Path | str | None = None) -> PunktParameters:
     """Read Punkt parameters saved by `scripts/train_punkt.py` into a `PunktParameters`."""
     from nltk.tokenize.punkt import PunktParameters
 
@@ -220,7 +238,7 @@ def load_punkt_params(path: Path | str | None = None) -> Any:
 @functools.lru_cache(maxsize=4)
 def sentence_splitter(path: Path | str | None = None) -> PunktSentenceTokenizer:
     """Punkt sentence splitter with parameters trained on BBC news (shipped JSON)."""
-    from nltk.tokenize.punkt import PunktSentenceTokenizer
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
     return PunktSentenceTokenizer(load_punkt_params(path))
 

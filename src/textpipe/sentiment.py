@@ -173,7 +173,8 @@ class FastVader:
             sentiments[j] = valences[i]
         if "but" in lowers:
             bi = lowers.index("but")
-            sentiments = [s * 0.5 for s in sentiments[:bi]] + [sentiments[bi]] + [s * 1.5 for s in sentiments[bi + 1 :]]
+            before, after = sentiments[:bi], sentiments[bi + 1 :]
+            sentiments = [s * 0.5 for s in before] + [sentiments[bi]] + [s * 1.5 for s in after]
         return self._score_valence(sentiments, hits, n, text)
 
     def _valence(self, i: int, facts: list[tuple], words: list[str], lowers: list[str], cap_diff: bool) -> float:

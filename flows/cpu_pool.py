@@ -1,0 +1,53 @@
+"""Worker processes for the CPU-bound stages with `--task-runner processes`.
+
+Prefect's ProcessPoolTaskRunner spawns a fresh interpreter per worker and
+costs ~8 s before the first task here; instead, tasks run in threads (so the
+UI shows every task run) and hand their stage function to a forkserver pool
+that has textpipe imported once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from textpipe.config import Settings
+
+T = TypeVar("T")
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _warm_up() -> None:
+    from textpipe import pipeline, resources
+
+    resources.sentence_splitter()
+    resources.stop_words()
+    pipeline._scorer()
+
+
+@contextmanager
+def for_settings(settings: Settings) -> Iterator[None]:
+    """Within the block, `run` uses a process pool if the settings ask for processes."""
+    global _pool
+    if settings.task_runner != "processes":
+        yield
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["textpipe.pipeline"])
+    _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
+    try:
+        yield
+    finally:
+        pool, _pool = _pool, None
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run(function: Callable[..., T], *args: Any) -> T:
+    """Call a stage function in a worker process when a pool is active, else here."""
+    if _pool is None:
+        return function(*args)
+    return _pool.submit(function, *args).result()
