@@ -38,7 +38,8 @@ def sentiment_markdown(summary: RunSummary, output: Path) -> str:
     table = table.filter(pc.equal(table.column("run_id"), summary.run_id))
     if table.num_rows == 0:
         return "No new articles in this run."
-    labels = table.group_by("sentiment_label").aggregate([("sentiment_label", "count")]).to_pylist()
+    # mode="all": the default count skips nulls, so unscored articles would show as 0
+    labels = table.group_by("sentiment_label").aggregate([("sentiment_label", "count", pc.CountOptions(mode="all"))]).to_pylist()
     lines = ["### Articles per sentiment label", "", "| label | articles |", "|---|---|"]
     lines += [f"| {r['sentiment_label'] or 'not scored (not English)'} | {r['sentiment_label_count']} |" for r in labels]
     for key in ("section", "source_format"):

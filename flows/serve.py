@@ -8,9 +8,11 @@ their scheduled flow runs until it is stopped, which also pauses the schedules.
 from __future__ import annotations
 
 import argparse
-import os
+from typing import Any
 
 from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.settings import PREFECT_API_URL
 
 from textpipe.errors import ConfigError
 from textpipe_flows.pipeline import textpipe_run
@@ -20,13 +22,17 @@ HOURLY = "0 * * * *"
 WEEKLY = "0 3 * * 0"
 
 
-def deployments(input_dir: str, output_dir: str, topics: int | str, cron: str = HOURLY, refit_cron: str = WEEKLY, task_runner: str = "threads"):  # type: ignore[no-untyped-def]
-    """The two deployments, with their schedules and default parameters."""
+def deployments(input_dir: str, output_dir: str, topics: int | str, cron: str = HOURLY, refit_cron: str = WEEKLY, **run_options: Any) -> list[RunnerDeployment]:
+    """The two deployments, with their schedules and default parameters.
+
+    `run_options` are further `textpipe-run` parameters (task_runner, workers, ...),
+    so that `textpipe serve --workers 4` runs as `textpipe run --workers 4` would.
+    """
     return [
         textpipe_run.to_deployment(
             name="hourly",
             cron=cron,
-            parameters={"input_dir": input_dir, "output_dir": output_dir, "topics": topics, "task_runner": task_runner},
+            parameters={"input_dir": input_dir, "output_dir": output_dir, "topics": topics, **run_options},
             description="New articles from the input folder into the Parquet store (topics from the current model).",
             tags=["textpipe"],
         ),
@@ -41,6 +47,12 @@ def deployments(input_dir: str, output_dir: str, topics: int | str, cron: str = 
 
 
 def serve_deployments(args: argparse.Namespace) -> None:
-    if not os.environ.get("PREFECT_API_URL"):
+    # The setting, not only the environment: a Prefect profile may set the URL too.
+    # Without one, serve would start a temporary server whose schedules vanish on exit.
+    if not PREFECT_API_URL.value():
         raise ConfigError("PREFECT_API_URL is not set: start `textpipe server` and export PREFECT_API_URL=http://127.0.0.1:4200/api")
-    serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron, args.task_runner))
+    run_options = {
+        "language": args.language, "task_runner": args.task_runner, "workers": args.workers,
+        "dask_address": args.dask_address, "batch_size": args.batch_size,
+    }
+    serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron, **run_options))

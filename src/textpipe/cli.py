@@ -27,7 +27,10 @@ PREFECT_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_SERVER_LEVEL": "ERROR",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "textpipe",
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    # The terminal gets textpipe's own warnings and a one-line outcome; Prefect's
+    # console output (tracebacks included) stays off unless --verbose. The UI
+    # still receives every log line.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_UI_ENABLED": "false",
 }
 
@@ -207,11 +210,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _configure_terminal_logging(verbose: bool) -> None:
-    # Prefect's loggers propagate to the root logger: its terminal handler
-    # shows warnings only, unless --verbose; the UI still gets every INFO line.
+    # Prefect's loggers propagate to the root logger too: unless --verbose, the
+    # terminal shows only textpipe's own warnings.
     handler = logging.StreamHandler()
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("textpipe: %(levelname)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(lambda record: record.name.split(".")[0] == "textpipe")
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)

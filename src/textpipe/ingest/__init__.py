@@ -143,7 +143,8 @@ def _walk_tree(walk: _Walk) -> None:
         path = Path(entry.path)
         real = real_dir / name
         try:
-            if entry.is_symlink():
+            linked = entry.is_symlink()
+            if linked:
                 target = _resolve_link(walk, entry, relative)
                 if target is None:
                     continue
@@ -162,7 +163,8 @@ def _walk_tree(walk: _Walk) -> None:
             children = walk.scan(path, relative + "/")
             stack.append((iter(children), relative + "/", real, chain | {real}))
         elif is_file:
-            walk.add_file(path, relative)
+            # A link's resolved target: the reader refuses to follow links (O_NOFOLLOW).
+            walk.add_file(real if linked else path, relative)
         else:
             walk.reject(relative, RejectReason.UNREADABLE, "not a regular file or folder")
 
@@ -182,7 +184,7 @@ def discover(root: Path, settings: Settings) -> Discovery:
         ) from exc
     walk = _Walk(root_real)
     if root_real.is_file():
-        walk.add_file(Path(root), root_real.name)
+        walk.add_file(root_real, root_real.name)
     else:
         _walk_tree(walk)
     walk.files.sort(key=lambda file: file.relative)

@@ -71,7 +71,9 @@ def is_gzip_name(relative: str) -> bool:
 
 def _open_nonblocking(path: str, flags: int) -> int:
     # O_NONBLOCK keeps a FIFO that slipped into the input folder from hanging the run.
-    return os.open(path, flags | os.O_NONBLOCK)
+    # O_NOFOLLOW: `discover` hands over links already resolved inside the root, so a
+    # link met here replaced the file after discovery and may lead anywhere.
+    return os.open(path, flags | os.O_NONBLOCK | os.O_NOFOLLOW)
 
 
 class _CappedGunzip(io.RawIOBase):
@@ -228,14 +230,42 @@ def _guess_encoding(sample: bytes) -> str:
     return best.encoding
 
 
+def _bomless_utf16(sample: bytes) -> str | None:
+    """UTF-16 without a BOM, told by its NUL bytes: Latin-script text has a NUL in the
+    high byte of most characters, always at the same parity; binary data has them
+    anywhere. Returns "utf-16-le" / "utf-16-be" or None."""
+    sample = sample[: len(sample) & ~1]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    high_le, high_be = sample[1::2].count(0), sample[0::2].count(0)
+    for encoding, same, other in (("utf-16-le", high_le, high_be), ("utf-16-be", high_be, high_le)):
+        if same * 2 >= pairs and other * 20 <= same:
+            try:
+                # Incremental: a sample may end inside a surrogate pair.
+                text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+            except UnicodeDecodeError:
+                return None
+            return None if _looks_binary(text) else encoding
+    return None
+
+
+def _nul_encoding(sample: bytes) -> str:
+    """The encoding of a sample holding NUL bytes and no BOM, or a BINARY rejection."""
+    encoding = _bomless_utf16(sample)
+    if encoding is None:
+        raise InputRejected(RejectReason.BINARY, "NUL bytes and not UTF-16 text")
+    return encoding
+
+
 def decode_text(data: bytes) -> str:
     """Decode a whole file: BOM, else UTF-8, else a detected encoding; never empty."""
     if not data:
         raise InputRejected(RejectReason.EMPTY, "file is empty (0 bytes)")
     encoding = _bom_encoding(data)
+    if encoding is None and b"\x00" in data:
+        encoding = _nul_encoding(data[:GUESS_SAMPLE_BYTES])
     if encoding is None:
-        if b"\x00" in data:
-            raise InputRejected(RejectReason.BINARY, "NUL bytes without a UTF-16/32 BOM")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -263,7 +293,7 @@ def sniff_encoding(sample: bytes, complete: bool) -> str:
     if encoding is not None:
         return encoding
     if b"\x00" in sample:
-        raise InputRejected(RejectReason.BINARY, "NUL bytes without a UTF-16/32 BOM")
+        return _nul_encoding(sample)
     try:
         # Incremental: a multi-byte character cut by the sample's end is not an error.
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)

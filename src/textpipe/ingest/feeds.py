@@ -9,6 +9,7 @@ import io
 import re
 import xml.sax
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +24,36 @@ _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _PLAIN_TYPES = frozenset({"text/plain", "text"})
 
 
+# Expat errors that only occur when the document stops early: a truncated file.
+_PREMATURE_END = ("no element found", "unclosed token", "unclosed cdata section", "partial character")
+_ENTRY_ELEMENTS = frozenset({"item", "entry"})
+
+
 class _RootName(xml.sax.ContentHandler):
-    """Remembers the root element's name and builds nothing, so checking is cheap."""
+    """Remembers the root element's name and counts complete entries; builds nothing,
+    so checking is cheap."""
 
     def __init__(self) -> None:
         super().__init__()
         self.root: str | None = None
+        self.complete_entries = 0
 
     def startElement(self, name: str, attrs: Any) -> None:  # noqa: N802 (SAX API)
         if self.root is None:
             self.root = name
+
+    def endElement(self, name: str) -> None:  # noqa: N802 (SAX API)
+        if name.rpartition(":")[2].lower() in _ENTRY_ELEMENTS:
+            self.complete_entries += 1
+
+
+@dataclass(frozen=True)
+class XmlCheck:
+    """What the safety check learnt: the root element (None when malformed) and, for a
+    truncated file, how many entries ended before the cut (the rest are partial)."""
+
+    root: str | None
+    complete_entries: int | None = None
 
 
 def _unsafe_detail(exc: Exception) -> str:
@@ -43,9 +64,8 @@ def _unsafe_detail(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def check_xml_safety(data: bytes) -> str | None:
-    """Refuse DTD entity declarations (entity-expansion bombs, external entities).
-    Returns the root element's name, or None when the XML is malformed."""
+def check_xml_safety(data: bytes) -> XmlCheck:
+    """Refuse DTD entity declarations (entity-expansion bombs, external entities)."""
     import defusedxml.sax
     from defusedxml import DefusedXmlException
 
@@ -56,15 +76,16 @@ def check_xml_safety(data: bytes) -> str | None:
         )
     except DefusedXmlException as exc:
         raise InputRejected(RejectReason.UNSAFE_XML, _unsafe_detail(exc)) from exc
-    except xml.sax.SAXException:
+    except xml.sax.SAXException as exc:
         # Feedparser has a lenient fallback for malformed feeds; make sure a declaration
         # hidden behind the syntax error cannot reach it.
         if _ENTITY_DECLARATION.search(data):
             raise InputRejected(
                 RejectReason.UNSAFE_XML, "ENTITY declaration in a malformed document"
             ) from None
-        return None
-    return handler.root
+        truncated = str(exc.getMessage()).lower().startswith(_PREMATURE_END)
+        return XmlCheck(None, handler.complete_entries if truncated else None)
+    return XmlCheck(handler.root)
 
 
 def _as_utc(struct: Any) -> datetime | None:
@@ -143,7 +164,7 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
 
     data = read_all(file, settings)
     decode_text(data)  # empty / binary / undecodable files are rejected the same way as text
-    root = check_xml_safety(data)
+    check = check_xml_safety(data)
     # A stream, never a string: feedparser fetches strings that look like URLs.
     parsed = feedparser.parse(io.BytesIO(data), resolve_relative_uris=False, sanitize_html=True)
     if not parsed.entries:
@@ -152,10 +173,15 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
             raise InputRejected(RejectReason.PARSE_ERROR, f"malformed feed: {problem}")
         if not parsed.get("version"):
             raise InputRejected(
-                RejectReason.PARSE_ERROR, f"not an RSS or Atom feed (root element <{root}>)"
+                RejectReason.PARSE_ERROR, f"not an RSS or Atom feed (root element <{check.root}>)"
             )
         raise InputRejected(RejectReason.NO_TEXT, "the feed has no entries")
     source_format = "atom" if parsed.version.startswith("atom") else "rss"
     feed_title = " ".join((parsed.feed.get("title") or "").split()) or None
     for index, entry in enumerate(parsed.entries):
+        if check.complete_entries is not None and index >= check.complete_entries:
+            # Feedparser keeps the part of an entry before the cut: a partial article.
+            detail = "the file ends inside this entry (truncated feed)"
+            yield Reject(file.relative, index, RejectReason.PARSE_ERROR, detail)
+            continue
         yield _entry_article(entry, index, file.relative, source_format, feed_title, settings)

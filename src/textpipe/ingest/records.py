@@ -32,6 +32,7 @@ DATE_FIELDS = ("published_at", "date", "published")
 URL_FIELDS = ("url", "link")
 ARRAY_FIELDS = ("articles", "items")
 CSV_DELIMITERS = ",;\t|"
+DEPTH_PROBE_CHARS = 100
 
 
 def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
@@ -140,7 +141,11 @@ def _json_constant(name: str) -> None:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_json_constant)
+    try:
+        return json.loads(text, parse_constant=_json_constant)
+    except RecursionError:
+        # Thousands of nested brackets: a syntax problem of this record, not of the run.
+        raise json.JSONDecodeError("nesting too deep", text[:DEPTH_PROBE_CHARS], 0) from None
 
 
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
@@ -225,6 +230,10 @@ def _allow_long_fields(max_record_bytes: int) -> None:
         csv.field_size_limit(max_record_bytes)
 
 
+def _blank(row: list[str]) -> bool:
+    return not any(field.strip() for field in row)
+
+
 def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
     """A `.csv` file with a header row; `record` is the 0-based data row number."""
     _allow_long_fields(settings.max_record_bytes)
@@ -234,8 +243,9 @@ def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Rejec
         encoding = sniff_encoding(sample, complete)
         delimiter = _sniff_delimiter(_sample_text(sample, encoding, complete))
         lines = _strict_lines(iter_lines(stream, encoding, settings.max_record_bytes))
-        rows = csv.reader(lines, delimiter=delimiter)
-        header = next((row for row in rows if row), None)
+        # strict: a quote left open must be an error, not swallow the rows after it.
+        rows = csv.reader(lines, delimiter=delimiter, strict=True)
+        header = next((row for row in rows if not _blank(row)), None)
         if header is None:
             raise InputRejected(RejectReason.EMPTY, "no header row")
         header = [name.strip().lstrip("\ufeff") for name in header]
@@ -252,7 +262,7 @@ def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Rejec
             except InputRejected as exc:
                 exc.record = index
                 raise
-            if not row:
+            if _blank(row):
                 continue
             if len(row) != len(header):
                 detail = f"row has {len(row)} fields, the header has {len(header)}"
@@ -261,3 +271,5 @@ def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Rejec
                 record = dict(zip(header, row, strict=True))
                 yield article_from_record(record, source, "csv", index, settings)
             index += 1
+    if index == 0:
+        raise InputRejected(RejectReason.EMPTY, "a header row and no records")

@@ -1,0 +1,122 @@
+"""The scheduled deployments and the command line's help, without a server:
+what `textpipe serve` would register, and that every option is documented."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from textpipe.cli import build_parser
+
+TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from textpipe_flows.serve import deployments
+
+    root = tmp_path_factory.mktemp("serve")
+    return root, {d.name: d for d in deployments(str(root / "in"), str(root / "out"), 7)}
+
+
+def _cron(deployment) -> list[str]:
+    return [s.schedule.cron for s in deployment.schedules if s.active]
+
+
+def test_hourly_deployment_runs_textpipe_run_with_the_folders(served):
+    root, by_name = served
+    hourly = by_name["hourly"]
+    assert hourly.flow_name == "textpipe-run"
+    assert _cron(hourly) == ["0 * * * *"]
+    assert hourly.parameters["input_dir"] == str(root / "in")
+    assert hourly.parameters["output_dir"] == str(root / "out")
+    assert hourly.parameters["topics"] == 7
+
+
+def test_weekly_refit_deployment(served):
+    root, by_name = served
+    assert set(by_name) == {"hourly", "weekly-refit"}
+    refit = by_name["weekly-refit"]
+    assert refit.flow_name == "refit-topics"
+    assert _cron(refit) == ["0 3 * * 0"]
+    assert refit.parameters == {"output_dir": str(root / "out"), "topics": 7}
+
+
+def test_deployment_parameters_match_the_flow_signatures(served):
+    from textpipe_flows.pipeline import textpipe_run
+    from textpipe_flows.refit import refit_topics
+
+    _, by_name = served
+    # validate_parameters raises on unknown names or wrong types: a renamed flow
+    # argument would otherwise only fail at the first scheduled run.
+    run_parameters = textpipe_run.validate_parameters(by_name["hourly"].parameters)
+    assert run_parameters["topics"] == 7 and run_parameters["input_dir"].endswith("in")
+    assert refit_topics.validate_parameters(by_name["weekly-refit"].parameters)["output_dir"].endswith("out")
+
+
+def test_serve_passes_every_run_option_to_the_hourly_deployment(tmp_path):
+    from textpipe_flows.pipeline import textpipe_run
+    from textpipe_flows.serve import deployments
+
+    hourly = deployments(str(tmp_path), str(tmp_path / "out"), "auto", cron="*/5 * * * *", task_runner="dask", workers=3, batch_size=50)[0]
+    assert _cron(hourly) == ["*/5 * * * *"]
+    validated = textpipe_run.validate_parameters(hourly.parameters)
+    assert (validated["task_runner"], validated["workers"], validated["batch_size"], validated["topics"]) == ("dask", 3, 50, "auto")
+
+
+def test_serve_without_a_server_is_a_one_line_usage_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no profile that could name a server
+    result = subprocess.run([TEXTPIPE, "serve", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("textpipe: error:") and "PREFECT_API_URL" in lines[0]
+    assert "textpipe server" in lines[0]
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _help(*args: str) -> str:
+    result = subprocess.run([TEXTPIPE, *args, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_top_level_help_lists_every_command():
+    text = _help()
+    commands = _subparsers(build_parser())
+    assert set(commands) == {"run", "refit", "repair", "server", "serve"}
+    for name in commands:
+        assert f"    {name} " in text, name
+
+
+@pytest.mark.parametrize("command", ["run", "refit", "repair", "server", "serve"])
+def test_command_help_documents_every_option(command):
+    parser = _subparsers(build_parser())[command]
+    text = " ".join(_help(command).split())  # argparse wraps lines
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{command} {action.option_strings} has no help"
+        for option in action.option_strings:
+            assert option in text, f"{option} missing from `textpipe {command} --help`"
+        # Every option with a real default says what it is.
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, f"{command} {action.option_strings} does not state its default"
+
+
+def test_server_help_defaults_to_this_machine_only():
+    text = " ".join(_help("server").split())
+    assert "default: 127.0.0.1" in text and "default: 4200" in text
+    args = build_parser().parse_args(["server"])
+    assert (args.host, args.port) == ("127.0.0.1", 4200)
