@@ -43,14 +43,24 @@ class StagedBatch:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class InputPlan:
+    batches: list[list[InputFile]]
+    fingerprints: list[tuple[str, int, int]]  # of the files to read, for the manifest
+    n_unchanged: int
+    skipped: dict[str, int]
+    path_rejects: list
+
+
 @task(name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def discover_inputs(settings: Settings) -> tuple[list[list[InputFile]], dict[str, int], list]:
+def discover_inputs(settings: Settings) -> InputPlan:
     discovery = discover(settings.input_dir, settings)
+    to_read, fingerprints, unchanged = pipeline.split_unchanged(discovery.files, store.read_file_manifest(settings.output_dir))
     get_run_logger().info(
-        "found %d supported files in %s; skipped %d with other extensions; %d path problems",
-        len(discovery.files), settings.input_dir, sum(discovery.skipped.values()), len(discovery.rejects),
+        "found %d supported files in %s (%d unchanged since an earlier run, not read again); skipped %d with other extensions; %d path problems",
+        len(discovery.files), settings.input_dir, unchanged, sum(discovery.skipped.values()), len(discovery.rejects),
     )
-    return pipeline.plan_file_batches(discovery, settings), discovery.skipped, discovery.rejects
+    return InputPlan(pipeline.plan_file_batches(to_read, settings), fingerprints, unchanged, discovery.skipped, discovery.rejects)
 
 
 @task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -138,7 +148,8 @@ def textpipe_run(
         staging = store.staging_dir(output, run_id)
         seen_path = store.write_staged(staging / "seen-ids.arrow", pa.table({"article_id": sorted(store.seen_article_ids(output))}))
         clock = time.perf_counter()
-        file_batches, skipped, path_rejects = discover_inputs(settings)
+        plan = discover_inputs(settings)
+        file_batches, skipped, path_rejects = plan.batches, plan.skipped, plan.path_rejects
         stage_seconds["discover"] = time.perf_counter() - clock
         progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
         counts = pipeline.IngestCounts()
@@ -168,8 +179,11 @@ def textpipe_run(
         summary = RunSummary.build(
             run_id=run_id, settings=settings, counts=counts, skipped=skipped, written=written,
             topics=topics_result, stage_seconds=stage_seconds, started_at=started_at, failures=failures,
+            n_unchanged_files=plan.n_unchanged,
         )
         store.commit_run(output, summary.runs_row(), staging)
+        if not failures:
+            store.record_file_manifest(output, run_id, plan.fingerprints)
     update_progress_artifact(progress_id, 100.0)
     publish.run_artifacts(summary, output)
     logger.info(summary.one_line())

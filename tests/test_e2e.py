@@ -37,6 +37,16 @@ def runs(tmp_path_factory):
     return input_dir, output, first, second
 
 
+@pytest.fixture(scope="module")
+def changed_file_run(runs):
+    """A third run after one input file gained a paragraph: a changed file yields a new id."""
+    input_dir, output, _, _ = runs
+    changed = sorted((input_dir / "bbc").glob("politics_*.txt"))[0]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nThis paragraph was added in a later edition of the story.\n", encoding="utf-8")
+    third = subprocess.run([TEXTPIPE, "run", "--input", str(input_dir), "--output", str(output)], capture_output=True, text=True, timeout=600)
+    return changed.relative_to(input_dir).as_posix(), third
+
+
 def _read(output: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(output / name)
 
@@ -123,12 +133,26 @@ def test_rerun_adds_nothing(runs):
     assert second.returncode == 0, second.stderr[-3000:]
     runs_table = _read(output, "runs").sort_values("started_at")
     assert len(runs_table) == 2
-    rerun = runs_table.iloc[1]
-    assert rerun.n_new == 0 and rerun.n_duplicates == rerun.n_articles_seen > 0
+    first_run, rerun = runs_table.iloc[0], runs_table.iloc[1]
+    # Unchanged files are not even read again: the manifest knows them.
+    assert rerun.n_new == 0 and rerun.n_articles_seen == 0
+    assert rerun.n_unchanged_files == first_run.n_files > 0
     for name in ("articles", "sentences", "article_topics", "rejects"):
         frame = _read(output, name)
         assert not frame.duplicated(subset=[c for c in frame.columns if c not in ("top_terms", "term_weights")]).any(), name
     assert " 0 new," in second.stdout
+
+
+def test_changed_file_is_read_again_and_yields_a_new_article(runs, changed_file_run):
+    _, output, _, _ = runs
+    source, third = changed_file_run
+    assert third.returncode == 0, third.stderr[-3000:]
+    last = _read(output, "runs").sort_values("started_at").iloc[-1]
+    assert last.n_files == 1 and last.n_new == 1
+    articles = _read(output, "articles")
+    versions = articles[articles.source == source]
+    assert len(versions) == 2 and versions.text.str.endswith("later edition of the story.").sum() == 1
+    assert articles.article_id.is_unique
 
 
 def test_no_temporary_or_staging_files_left(runs):

@@ -19,7 +19,7 @@ from conftest import ROOT
 
 def _runs_row(run_id: str) -> dict:
     now = datetime.now(UTC)
-    return {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 1, "n_skipped_files": 0,
+    return {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 1, "n_unchanged_files": 0, "n_skipped_files": 0,
             "n_articles_seen": 1, "n_new": 1, "n_duplicates": 0, "n_rejected": 0, "n_topics": 0, "model_id": None,
             "textpipe_version": "test", "parameters": "{}", "stage_seconds": "{}"}
 

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from textpipe import store
 from textpipe.clean import CleanArticle, clean_article
 from textpipe.config import Settings
-from textpipe.ingest import Discovery, InputFile, read_file
+from textpipe.ingest import InputFile, read_file
 from textpipe.records import RawArticle, Reject
 from textpipe.resources import stop_words
 from textpipe.sentiment import FastVader, SentenceSentiment, article_sentiment
@@ -67,13 +67,13 @@ class IngestedChunk:
     rejects: list[Reject]
 
 
-def plan_file_batches(discovery: Discovery, settings: Settings) -> list[list[InputFile]]:
+def plan_file_batches(files: Sequence[InputFile], settings: Settings) -> list[list[InputFile]]:
     """Group files into batches of at most `files_per_batch` files and ~`batch_size` articles' bytes."""
     max_bytes = settings.batch_size * 4_096
     batches: list[list[InputFile]] = []
     current: list[InputFile] = []
     current_bytes = 0
-    for file in discovery.files:
+    for file in files:
         size = _size(file)
         if current and (len(current) >= settings.files_per_batch or current_bytes + size > max_bytes):
             batches.append(current)
@@ -383,3 +383,26 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
         store.write_staged(sentences_path.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),
         sentences.num_rows,
     )
+
+
+def fingerprint(file: InputFile) -> tuple[str, int, int] | None:
+    """(relative path, size, mtime) of an input file; None if it cannot be stat'ed."""
+    try:
+        stat = file.path.stat()
+    except OSError:
+        return None
+    return file.relative, stat.st_size, stat.st_mtime_ns
+
+
+def split_unchanged(files: Sequence[InputFile], known: set[tuple[str, int, int]]) -> tuple[list[InputFile], list[tuple[str, int, int]], int]:
+    """Files to read, their fingerprints, and how many were skipped as unchanged since a committed run."""
+    to_read, fingerprints, unchanged = [], [], 0
+    for file in files:
+        file_print = fingerprint(file)
+        if file_print is not None and file_print in known:
+            unchanged += 1
+            continue
+        to_read.append(file)
+        if file_print is not None:
+            fingerprints.append(file_print)
+    return to_read, fingerprints, unchanged

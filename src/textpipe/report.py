@@ -23,6 +23,7 @@ class RunSummary:
     input_dir: str
     output_dir: str
     n_files: int
+    n_unchanged_files: int
     n_skipped_files: int
     n_articles_seen: int
     n_new: int
@@ -51,6 +52,7 @@ class RunSummary:
         started_at: datetime,
         failures: list[str],
         flow: str = "textpipe-run",
+        n_unchanged_files: int = 0,
     ) -> RunSummary:
         cross_batch = written.get("duplicates_across_batches", 0)
         return cls(
@@ -61,6 +63,7 @@ class RunSummary:
             input_dir=str(settings.input_dir),
             output_dir=str(settings.output_dir),
             n_files=counts.files,
+            n_unchanged_files=n_unchanged_files,
             n_skipped_files=sum(skipped.values()),
             n_articles_seen=counts.articles_seen,
             n_new=written.get("articles", 0),
@@ -79,7 +82,7 @@ class RunSummary:
     def runs_row(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "flow": self.flow, "started_at": self.started_at, "finished_at": self.finished_at,
-            "n_files": self.n_files, "n_skipped_files": self.n_skipped_files, "n_articles_seen": self.n_articles_seen,
+            "n_files": self.n_files, "n_unchanged_files": self.n_unchanged_files, "n_skipped_files": self.n_skipped_files, "n_articles_seen": self.n_articles_seen,
             "n_new": self.n_new, "n_duplicates": self.n_duplicates, "n_rejected": self.n_rejected,
             "n_topics": self.n_topics, "model_id": self.model_id, "textpipe_version": __version__,
             "parameters": store.to_json(self.parameters), "stage_seconds": store.to_json(self.stage_seconds),
@@ -92,6 +95,7 @@ class RunSummary:
             {"metric": "new articles written", "value": self.n_new},
             {"metric": "duplicates", "value": self.n_duplicates},
             {"metric": "files read", "value": self.n_files},
+            {"metric": "files unchanged since an earlier run (not read)", "value": self.n_unchanged_files},
             {"metric": "files skipped (other extensions)", "value": self.n_skipped_files},
             {"metric": "rejected", "value": self.n_rejected},
         ]
@@ -104,8 +108,9 @@ class RunSummary:
     def one_line(self) -> str:
         rejected = f"{self.n_rejected} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in self.rejected_by_reason.items())})" if self.rejected_by_reason else "")
         seconds = (self.finished_at - self.started_at).total_seconds()
+        unchanged = f" ({self.n_unchanged_files} unchanged files not read again)" if self.n_unchanged_files else ""
         return (
-            f"textpipe: {self.n_articles_seen} articles in, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}; "
+            f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}; "
             f"{self.n_topics} topics (model {self.model_id or '-'}); output {self.output_dir} [{seconds:.1f} s]"
         )
 

@@ -121,7 +121,8 @@ RUNS = _schema(
     _field("flow", pa.string(), "Which flow: textpipe-run or refit-topics.", False),
     _field("started_at", UTC_TIMESTAMP, "Start (UTC).", False),
     _field("finished_at", UTC_TIMESTAMP, "Commit time (UTC).", False),
-    _field("n_files", pa.int64(), "Supported input files found.", False),
+    _field("n_files", pa.int64(), "Input files read in this run.", False),
+    _field("n_unchanged_files", pa.int64(), "Input files skipped because a committed run read them unchanged (same path, size, mtime).", False),
     _field("n_skipped_files", pa.int64(), "Files skipped for an unknown extension.", False),
     _field("n_articles_seen", pa.int64(), "Articles read (new + duplicates).", False),
     _field("n_new", pa.int64(), "Articles added to `articles`.", False),
@@ -482,3 +483,35 @@ def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
         set_current_model(output, runs_row["model_id"])
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# The input-file manifest: which files (by path, size and mtime) a committed run
+# has fully read, so a scheduled rerun skips unchanged files without reading
+# them. Internal state, hence under "_state/" where dataset readers never look.
+
+FILES_STATE = pa.schema([
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("size", pa.int64(), nullable=False),
+    pa.field("mtime_ns", pa.int64(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+])
+
+
+def _files_state_dir(output: Path) -> Path:
+    return output / "_state" / "files"
+
+
+def read_file_manifest(output: Path) -> set[tuple[str, int, int]]:
+    files = sorted(p for p in _files_state_dir(output).glob("part-*.parquet")) if _files_state_dir(output).is_dir() else []
+    if not files:
+        return set()
+    table = pads.dataset(files, schema=FILES_STATE, format="parquet").to_table(columns=["source", "size", "mtime_ns"])
+    return set(zip(*(table.column(c).to_pylist() for c in ("source", "size", "mtime_ns")), strict=True))
+
+
+def record_file_manifest(output: Path, run_id: str, fingerprints: list[tuple[str, int, int]]) -> None:
+    """Remember files a committed run read in full; call only after `commit_run`."""
+    if fingerprints:
+        rows = {"source": [f[0] for f in fingerprints], "size": [f[1] for f in fingerprints],
+                "mtime_ns": [f[2] for f in fingerprints], "run_id": [run_id] * len(fingerprints)}
+        write_table(_files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)

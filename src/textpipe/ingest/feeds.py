@@ -20,7 +20,7 @@ from textpipe.ingest._markup import html_to_paragraphs
 from textpipe.ingest.text import split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
-_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
 _PLAIN_TYPES = frozenset({"text/plain", "text"})
 
 
@@ -64,8 +64,9 @@ def _unsafe_detail(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def check_xml_safety(data: bytes) -> XmlCheck:
-    """Refuse DTD entity declarations (entity-expansion bombs, external entities)."""
+def check_xml_safety(data: bytes, text: str) -> XmlCheck:
+    """Refuse DTD entity declarations (entity-expansion bombs, external entities);
+    `text` is `data` decoded, to find a declaration in any encoding."""
     import defusedxml.sax
     from defusedxml import DefusedXmlException
 
@@ -79,7 +80,7 @@ def check_xml_safety(data: bytes) -> XmlCheck:
     except xml.sax.SAXException as exc:
         # Feedparser has a lenient fallback for malformed feeds; make sure a declaration
         # hidden behind the syntax error cannot reach it.
-        if _ENTITY_DECLARATION.search(data):
+        if _ENTITY_DECLARATION.search(text):
             raise InputRejected(
                 RejectReason.UNSAFE_XML, "ENTITY declaration in a malformed document"
             ) from None
@@ -163,8 +164,8 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
     import feedparser  # slow to import: only when a feed file is met
 
     data = read_all(file, settings)
-    decode_text(data)  # empty / binary / undecodable files are rejected the same way as text
-    check = check_xml_safety(data)
+    text = decode_text(data)  # empty / binary / undecodable files are rejected as for text
+    check = check_xml_safety(data, text)
     # A stream, never a string: feedparser fetches strings that look like URLs.
     parsed = feedparser.parse(io.BytesIO(data), resolve_relative_uris=False, sanitize_html=True)
     if not parsed.entries:
