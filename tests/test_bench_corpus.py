@@ -18,8 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "make_corpus.py"
 BBC = REPO.parent / "shared" / "corpora" / "bbc"
 
-pytestmark = pytest.mark.skipif(not BBC.is_dir(), reason=f"BBC corpus not found at {BBC}")
-
 
 def _load_generator():
     spec = importlib.util.spec_from_file_location("make_corpus", SCRIPT)

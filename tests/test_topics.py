@@ -12,26 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import normalized_mutual_info_score
 
 from textpipe.errors import OutputError
+from textpipe.resources import stop_words
+from textpipe.tokenize import normalize_terms
 from textpipe.topics import MODEL_JSON, MODEL_NPZ, Topic, TopicModel, choose_n_topics, topic_coherence
 
-REPO = Path(__file__).resolve().parents[1]
-BBC = REPO.parent / "shared" / "corpora" / "bbc"
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | {"said", "says", "mr", "mrs", "ms", "told", "would", "could", "also"})
+from conftest import BBC
 
-try:
-    from textpipe.tokenize import normalize_terms
-except ImportError:
-    _TERM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-
-    def normalize_terms(text: str, stop_words: frozenset[str]) -> list[str]:
-        return [w for w in _TERM.findall(text.lower()) if w not in stop_words and len(w) >= 2]
-
-
-pytestmark = pytest.mark.skipif(not BBC.is_dir(), reason=f"BBC corpus not found at {BBC}")
+STOP_WORDS = stop_words()
 
 
 @pytest.fixture(scope="module")
