@@ -24,6 +24,7 @@ from textpipe import pipeline, store
 from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings
 from textpipe.ingest import InputFile, discover
+from textpipe.records import Reject
 from textpipe.report import RunSummary
 from textpipe_flows import cpu_pool, publish
 from textpipe_flows.runners import make_task_runner
@@ -49,7 +50,7 @@ class InputPlan:
     fingerprints: list[tuple[str, int, int]]  # of the files to read, for the manifest
     n_unchanged: int
     skipped: dict[str, int]
-    path_rejects: list
+    path_rejects: list[Reject]
 
 
 @task(name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
@@ -168,12 +169,7 @@ def textpipe_run(
         topics_result = topics_step(batches, settings, output, refit)
         stage_seconds["topics"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        reject_paths = [r for _, r in chunks]
-        if path_rejects:
-            reject_paths.append(store.write_staged(staging / "rejects-paths.arrow", pipeline.rejects_table(path_rejects, run_id, started_at)))
-        counts.rejected += len(path_rejects)
-        for reject in path_rejects:
-            counts.rejected_by_reason[reject.reason.value] = counts.rejected_by_reason.get(reject.reason.value, 0) + 1
+        reject_paths = [r for _, r in chunks] + _stage_path_rejects(path_rejects, counts, staging, run_id)
         written = write_step(batches, reject_paths, topics_result, output, run_id)
         stage_seconds["write"] = time.perf_counter() - clock
         summary = RunSummary.build(
@@ -190,6 +186,16 @@ def textpipe_run(
     if failures:
         return Failed(message=f"{len(failures)} batch(es) failed; their articles were not written and will be retried next run: {'; '.join(failures)[:500]}", data=summary)
     return summary
+
+
+def _stage_path_rejects(rejects: list[Reject], counts: pipeline.IngestCounts, staging: Path, run_id: str) -> list[Path]:
+    """Rejects found while discovering (bad symlinks, unreadable folders) join the ingest rejects."""
+    if not rejects:
+        return []
+    counts.rejected += len(rejects)
+    for reject in rejects:
+        counts.rejected_by_reason[reject.reason.value] = counts.rejected_by_reason.get(reject.reason.value, 0) + 1
+    return [store.write_staged(staging / "rejects-paths.arrow", pipeline.rejects_table(rejects, run_id, datetime.now(UTC)))]
 
 
 def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Settings, seen_path: Path, staging: Path, run_id: str, failures: list[str]) -> list[IngestResult]:
