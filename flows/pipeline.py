@@ -22,7 +22,7 @@ from prefect.states import Failed
 
 from textpipe import pipeline, store
 from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
-from textpipe.config import Settings
+from textpipe.config import Settings, parse_topics
 from textpipe.ingest import InputFile, discover
 from textpipe.records import Reject
 from textpipe.report import RunSummary
@@ -53,7 +53,7 @@ class InputPlan:
     path_rejects: list[Reject]
 
 
-@task(name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="discover", task_run_name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def discover_inputs(settings: Settings) -> InputPlan:
     discovery = discover(settings.input_dir, settings)
     to_read, fingerprints, unchanged = pipeline.split_unchanged(discovery.files, store.read_file_manifest(settings.output_dir))
@@ -91,14 +91,14 @@ def sentiment_batch(batch: StagedBatch, language: str, index: int, total: int) -
     return StagedBatch(articles, sentences, {**batch.seconds, "sentiment": time.perf_counter() - started})
 
 
-@task(name="topics", cache_policy=NO_CACHE)
+@task(name="topics", task_run_name="topics", cache_policy=NO_CACHE)
 def topics_step(batches: list[StagedBatch], settings: Settings, output: Path, refit: bool) -> TopicsResult:
     result = fit_or_load_and_assign([b.articles for b in batches], settings, output, refit)
     get_run_logger().info("%s topic model %s with %d topics", "fitted" if result.fitted else "used", result.model_id, len(result.topics))
     return result
 
 
-@task(name="write", cache_policy=NO_CACHE)
+@task(name="write", task_run_name="write", cache_policy=NO_CACHE)
 def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: TopicsResult | None, output: Path, run_id: str) -> dict[str, int]:
     written = store.commit_batches(
         output,
@@ -123,7 +123,7 @@ def _run_id() -> str:
 def textpipe_run(
     input_dir: str = "data/raw",
     output_dir: str = "data/processed",
-    topics: int | str = 10,
+    topics: int | str | None = None,
     language: str = "en",
     task_runner: str = "threads",
     workers: int = 2,
@@ -134,7 +134,7 @@ def textpipe_run(
 ) -> RunSummary:
     """Process the articles in `input_dir` that the store at `output_dir` has not seen."""
     settings = Settings(
-        input_dir=Path(input_dir), output_dir=Path(output_dir), n_topics=0 if str(topics) == "auto" else int(topics),
+        input_dir=Path(input_dir), output_dir=Path(output_dir), n_topics=parse_topics(topics),
         language=language, task_runner=task_runner, workers=workers, dask_address=dask_address, batch_size=batch_size,
     )
     logger = get_run_logger()

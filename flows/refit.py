@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from textpipe import refit, store
-from textpipe.config import Settings
+from textpipe.config import Settings, parse_topics
 from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
 from textpipe.report import RunSummary
 from textpipe.topics import TopicModel
@@ -20,7 +20,7 @@ from textpipe_flows import publish
 from textpipe_flows.pipeline import _run_id
 
 
-@task(name="fit", cache_policy=NO_CACHE)
+@task(name="fit", task_run_name="fit", cache_policy=NO_CACHE)
 def fit_model(output: Path, settings: Settings) -> Path:
     model = refit.fit_on_store(output, settings)
     get_run_logger().info("fitted model %s with %d topics on up to %d stored articles", model.model_id_, model.n_topics, settings.topic_fit_sample)
@@ -33,9 +33,9 @@ def reassign(path: Path, model_dir: Path, settings: Settings, staging: Path, ind
 
 
 @flow(name="refit-topics", log_prints=False)
-def refit_topics(output_dir: str = "data/processed", topics: int | str = 10) -> RunSummary:
+def refit_topics(output_dir: str = "data/processed", topics: int | str | None = None) -> RunSummary:
     """Refit the topic model on the store at `output_dir` and reassign all articles."""
-    settings = Settings(output_dir=Path(output_dir), n_topics=0 if str(topics) == "auto" else int(topics))
+    settings = Settings(output_dir=Path(output_dir), n_topics=parse_topics(topics))
     output = settings.output_dir
     started_at = datetime.now(UTC)
     run_id = _run_id()
@@ -53,8 +53,9 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str = 10) -> 
         seconds["reassign"] = time.perf_counter() - clock
         model = TopicModel.load(model_dir)
         result = TopicsResult(model.model_id_, True, topic_rows(model), [])
+        reassigned = IngestCounts(articles_seen=store.read_dataset(output, "articles", ["article_id"]).num_rows)
         summary = RunSummary.build(
-            run_id=run_id, settings=settings, counts=IngestCounts(), skipped={}, written={}, topics=result,
+            run_id=run_id, settings=settings, counts=reassigned, skipped={}, written={}, topics=result,
             stage_seconds=seconds, started_at=started_at, failures=[], flow="refit-topics",
         )
         store.write_topics(output, model.model_id_, result.topics)

@@ -22,24 +22,27 @@ HOURLY = "0 * * * *"
 WEEKLY = "0 3 * * 0"
 
 
-def deployments(input_dir: str, output_dir: str, topics: int | str, cron: str = HOURLY, refit_cron: str = WEEKLY, **run_options: Any) -> list[RunnerDeployment]:
+def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron: str = HOURLY, refit_cron: str = WEEKLY, **run_options: Any) -> list[RunnerDeployment]:
     """The two deployments, with their schedules and default parameters.
 
     `run_options` are further `textpipe-run` parameters (task_runner, workers, ...),
     so that `textpipe serve --workers 4` runs as `textpipe run --workers 4` would.
     """
+    # None means "the flow's default", so it is left out rather than sent as null.
+    run_parameters = {k: v for k, v in {"input_dir": input_dir, "output_dir": output_dir, "topics": topics, **run_options}.items() if v is not None}
+    refit_parameters = {k: v for k, v in {"output_dir": output_dir, "topics": topics}.items() if v is not None}
     return [
         textpipe_run.to_deployment(
             name="hourly",
             cron=cron,
-            parameters={"input_dir": input_dir, "output_dir": output_dir, "topics": topics, **run_options},
+            parameters=run_parameters,
             description="New articles from the input folder into the Parquet store (topics from the current model).",
             tags=["textpipe"],
         ),
         refit_topics.to_deployment(
             name="weekly-refit",
             cron=refit_cron,
-            parameters={"output_dir": output_dir, "topics": topics},
+            parameters=refit_parameters,
             description="Refit the topic model on the whole store and reassign every article.",
             tags=["textpipe"],
         ),

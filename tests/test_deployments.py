@@ -69,12 +69,24 @@ def test_serve_passes_every_run_option_to_the_hourly_deployment(tmp_path):
     assert (validated["task_runner"], validated["workers"], validated["batch_size"], validated["topics"]) == ("dask", 3, 50, "auto")
 
 
+def test_unset_options_fall_back_to_the_flow_defaults(tmp_path):
+    from textpipe_flows.pipeline import textpipe_run
+    from textpipe_flows.refit import refit_topics
+    from textpipe_flows.serve import deployments
+
+    hourly, refit = deployments(str(tmp_path), str(tmp_path / "out"), None, dask_address=None)
+    assert "topics" not in hourly.parameters and "dask_address" not in hourly.parameters
+    assert "topics" not in refit.parameters
+    assert textpipe_run.validate_parameters(hourly.parameters)["dask_address"] is None
+    refit_topics.validate_parameters(refit.parameters)
+
+
 def test_serve_without_a_server_is_a_one_line_usage_error(tmp_path):
     (tmp_path / "in").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no profile that could name a server
     result = subprocess.run([TEXTPIPE, "serve", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            check=False, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("textpipe: error:") and "PREFECT_API_URL" in lines[0]
@@ -87,7 +99,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _help(*args: str) -> str:
-    result = subprocess.run([TEXTPIPE, *args, "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([TEXTPIPE, *args, "--help"], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -98,6 +110,7 @@ def test_top_level_help_lists_every_command():
     assert set(commands) == {"run", "refit", "repair", "server", "serve"}
     for name in commands:
         assert f"    {name} " in text, name
+    assert "--version" in text
 
 
 @pytest.mark.parametrize("command", ["run", "refit", "repair", "server", "serve"])

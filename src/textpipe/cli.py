@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 from textpipe import __version__
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     refit = commands.add_parser("refit", help="refit the topic model on the whole store and reassign every article's topics")
     refit.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder holding the datasets (default: data/processed)")
-    refit.add_argument("--topics", type=_topics, default=10, help="number of topics K, or 'auto' to choose K by coherence (default: 10)")
+    refit.add_argument("--topics", type=_topics, default=None, help="number of topics K, or 'auto' to choose K by coherence (default: the current model's K)")
     refit.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
 
     repair = commands.add_parser("repair", help="check every Parquet file in the output; move corrupt ones aside")
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, default=Path("data/raw"), help="folder of input articles, searched recursively (default: data/raw)")
     parser.add_argument("--output", type=Path, default=Path("data/processed"), help="folder for the Parquet datasets (default: data/processed)")
-    parser.add_argument("--topics", type=_topics, default=10, help="number of topics K for a new model, or 'auto' to choose K by coherence (default: 10)")
+    parser.add_argument("--topics", type=_topics, default=None,
+                        help="number of topics K, or 'auto' to choose K by coherence; a K other than the current model's fits a new model "
+                        "(default: keep the current model; 10 topics for the first one)")
     parser.add_argument("--language", default="en", help="language that gets sentiment scores, ISO 639-1 (default: en; only en ships)")
     parser.add_argument("--task-runner", choices=("threads", "processes", "dask"), default="threads",
                         help="threads (default), processes (uses every core for CPU-bound stages), or dask")
@@ -239,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("textpipe: interrupted; the next run finishes the work safely", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk under Prefect's database: one line, not a traceback
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        hint = "" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"
+        print(f"textpipe: error: {_first_line(exc)}{hint}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

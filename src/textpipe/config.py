@@ -13,6 +13,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TaskRunnerName = Literal["threads", "processes", "dask"]
+DEFAULT_TOPICS = 10
+
+
+def parse_topics(value: int | str | None) -> int | None:
+    """`--topics` as a setting: "auto" is 0 (choose K by coherence), None keeps the current K."""
+    if value is None or value == "":
+        return None
+    return 0 if str(value) == "auto" else int(value)
 
 
 class Settings(BaseSettings):
@@ -24,8 +32,9 @@ class Settings(BaseSettings):
     output_dir: Path = Path("data/processed")
     language: str = Field("en", description="Language whose articles get sentiment scores.")
 
-    # Topics: an int K, or 0 meaning "choose K by coherence" (`--topics auto`).
-    n_topics: int = Field(10, ge=0, le=200)
+    # Topics for a new model: K, 0 meaning "choose K by coherence" (`--topics auto`),
+    # or None: the current model's K, DEFAULT_TOPICS for the first model.
+    n_topics: int | None = Field(None, ge=0, le=200)
     auto_topics_candidates: tuple[int, ...] = (5, 8, 10, 15, 20)
     topic_fit_sample: int = Field(
         20_000, ge=10, description="Most articles the topic model is fitted on (a seeded sample)."

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 
 from textpipe import store
 from textpipe.clean import CleanArticle, clean_article
-from textpipe.config import Settings
+from textpipe.config import DEFAULT_TOPICS, Settings
 from textpipe.ingest import InputFile, read_file
-from textpipe.records import RawArticle, Reject
+from textpipe.records import RawArticle, Reject, RejectReason
 from textpipe.resources import stop_words
 from textpipe.sentiment import FastVader, SentenceSentiment, article_sentiment
 from textpipe.tokenize import tokenize_article
@@ -111,13 +111,16 @@ def ingest_files(
     for file in files:
         counts.files += 1
         for item in read_file(file, settings):
-            if isinstance(item, Reject):
+            article = clean_article(item) if isinstance(item, RawArticle) else None
+            if article is not None and len(article.text) < settings.min_text_chars:
+                # Invisible characters pass the reader's length check but not cleaning.
+                item = Reject(item.source, item.record, RejectReason.NO_TEXT, f"text has {len(article.text)} characters after cleaning")
+            if isinstance(item, Reject) or article is None:
                 rejects.append(item)
                 counts.rejected += 1
                 counts.rejected_by_reason[item.reason.value] = counts.rejected_by_reason.get(item.reason.value, 0) + 1
                 continue
             counts.articles_seen += 1
-            article = clean_article(item)
             if article.article_id in seen_ids or article.article_id in batch_ids:
                 counts.duplicates += 1
                 continue
@@ -132,17 +135,15 @@ def ingest_files(
 
 
 def articles_table(articles: Sequence[CleanArticle], run_id: str, ingested_at: datetime) -> pa.Table:
-    rows = [
-        {
-            "article_id": a.article_id, "source": a.source, "source_format": a.source_format,
-            "record": a.record, "source_id": a.source_id, "url": a.url, "title": a.title,
-            "section": a.section, "author": a.author, "published_at": a.published_at,
-            "ingested_at": ingested_at, "language": a.language, "text": a.text,
-            "run_id": run_id, "extra": store.to_json(a.extra) if a.extra else None,
-        }
-        for a in articles
-    ]
-    return pa.Table.from_pylist(rows, schema=INGESTED)
+    # Column by column: a dict per article costs more than Arrow's conversion itself.
+    columns: dict[str, list] = {
+        name: [getattr(a, name) for a in articles]
+        for name in INGESTED.names if name not in ("ingested_at", "run_id", "extra")
+    }
+    columns["ingested_at"] = [ingested_at] * len(articles)
+    columns["run_id"] = [run_id] * len(articles)
+    columns["extra"] = [store.to_json(a.extra) if a.extra else None for a in articles]
+    return pa.Table.from_pydict(columns, schema=INGESTED)
 
 
 def rejects_table(rejects: Sequence[Reject], run_id: str, rejected_at: datetime) -> pa.Table:
@@ -293,9 +294,13 @@ def _staged_terms(paths: Sequence[Path], language: str) -> Iterator[list[str]]:
                 yield terms
 
 
-def new_topic_model(settings: Settings, sample: list[list[str]]) -> TopicModel:
-    """Fit a model on a document sample; K by coherence when settings.n_topics is 0 ("auto")."""
-    n_topics = settings.n_topics
+def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int | None = None) -> TopicModel:
+    """Fit a model on a document sample.
+
+    K is settings.n_topics; 0 means choose it by coherence ("auto"); None keeps
+    the current model's K (DEFAULT_TOPICS when there is none).
+    """
+    n_topics = settings.n_topics if settings.n_topics is not None else (current_k or DEFAULT_TOPICS)
     if n_topics == 0:
         candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
         n_topics, _ = choose_n_topics(sample, candidates, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state)
@@ -311,7 +316,7 @@ def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, ou
     """
     current = store.current_model_path(output)
     model = TopicModel.load(current) if current is not None else None
-    wants_other_k = model is not None and settings.n_topics not in (0, model.n_topics)
+    wants_other_k = model is not None and settings.n_topics not in (None, 0, model.n_topics)
     fitted = model is None or refit or wants_other_k
     if fitted:
         sample = sample_documents(_staged_terms(article_paths, settings.language), settings.topic_fit_sample, settings.random_state)
@@ -319,7 +324,7 @@ def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, ou
             sample = sample_documents((t for p in article_paths for t in store.read_staged(p).column("terms").to_pylist() if t), settings.topic_fit_sample, settings.random_state)
         if len(sample) < 2:
             return TopicsResult(model_id="", fitted=False, topics=[], assignment_paths=[])
-        model = new_topic_model(settings, sample)
+        model = new_topic_model(settings, sample, model.n_topics if model is not None else None)
         model.save(output / store.MODELS_DIR)
     assert model is not None
     paths = []

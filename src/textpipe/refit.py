@@ -43,7 +43,8 @@ def fit_on_store(output: Path, settings: Settings) -> TopicModel:
     sample = sample_documents(store_terms(output, settings.language), settings.topic_fit_sample, settings.random_state)
     if len(sample) < 2:
         raise ValueError(f"the store under {output} has fewer than 2 articles in '{settings.language}' to fit topics on")
-    model = new_topic_model(settings, sample)
+    current = store.current_model_path(output)
+    model = new_topic_model(settings, sample, TopicModel.load(current).n_topics if current is not None else None)
     model.save(output / store.MODELS_DIR)
     return model
 

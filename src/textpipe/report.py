@@ -61,7 +61,7 @@ class RunSummary:
             started_at=started_at,
             finished_at=datetime.now(UTC),
             input_dir=str(settings.input_dir),
-            output_dir=str(settings.output_dir),
+            output_dir=str(settings.output_dir.resolve()),
             n_files=counts.files,
             n_unchanged_files=n_unchanged_files,
             n_skipped_files=sum(skipped.values()),
@@ -108,6 +108,12 @@ class RunSummary:
     def one_line(self) -> str:
         rejected = f"{self.n_rejected} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in self.rejected_by_reason.items())})" if self.rejected_by_reason else "")
         seconds = (self.finished_at - self.started_at).total_seconds()
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        if self.flow == "refit-topics":
+            return (
+                f"textpipe refit: {self.n_articles_seen} stored articles reassigned to {self.n_topics} topics "
+                f"(model {self.model_id}); output {self.output_dir} [{seconds:.1f} s]"
+            )
         unchanged = f" ({self.n_unchanged_files} unchanged files not read again)" if self.n_unchanged_files else ""
         return (
             f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}; "

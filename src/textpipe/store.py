@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -117,14 +118,14 @@ REJECTS = _schema(
 
 RUNS = _schema(
     "One row per committed run: what it read, added and rejected.",
-    _field("run_id", pa.string(), "Run id (the Prefect flow run id when run by Prefect).", False),
+    _field("run_id", pa.string(), "Run id: UTC start time and the first 8 hex digits of the Prefect flow run id, e.g. 20261125T143800Z-1a2b3c4d.", False),
     _field("flow", pa.string(), "Which flow: textpipe-run or refit-topics.", False),
     _field("started_at", UTC_TIMESTAMP, "Start (UTC).", False),
     _field("finished_at", UTC_TIMESTAMP, "Commit time (UTC).", False),
     _field("n_files", pa.int64(), "Input files read in this run.", False),
     _field("n_unchanged_files", pa.int64(), "Input files skipped because a committed run read them unchanged (same path, size, mtime).", False),
     _field("n_skipped_files", pa.int64(), "Files skipped for an unknown extension.", False),
-    _field("n_articles_seen", pa.int64(), "Articles read (new + duplicates).", False),
+    _field("n_articles_seen", pa.int64(), "Articles read (new + duplicates); for refit-topics, articles reassigned.", False),
     _field("n_new", pa.int64(), "Articles added to `articles`.", False),
     _field("n_duplicates", pa.int64(), "Articles already in the store or repeated in this run.", False),
     _field("n_rejected", pa.int64(), "Files and records rejected in this run.", False),
@@ -287,18 +288,25 @@ def recover(output: Path) -> list[Path]:
 def repair(output: Path) -> list[Path]:
     """Move corrupt Parquet files aside (to `<output>/_corrupt/`); returns what was moved.
 
-    Articles whose files were corrupt are read again on the next run, because
-    their ids are no longer in the store.
+    A run's part files go together, with its record of the input files it read:
+    the next run then reads those inputs again and re-adds their articles,
+    sentences and topic mixes once each (moving only the corrupt file would leave
+    the input marked as read, or the surviving sentences duplicated).
     """
+    corrupt = [(name, path) for name in SCHEMAS for path in find_corrupt_files(output, name)]
+    moving = [(name, path) for name, path in corrupt if not path.name.startswith("part-")]
+    for part in sorted({path.name for _, path in corrupt if path.name.startswith("part-")}):
+        moving += [(name, dataset_dir(output, name) / part) for name in SCHEMAS if (dataset_dir(output, name) / part).exists()]
+        if (_files_state_dir(output) / part).exists():
+            moving.append(("files-state", _files_state_dir(output) / part))
     moved = []
     quarantine = output / "_corrupt"
-    for name in SCHEMAS:
-        for path in find_corrupt_files(output, name):
-            quarantine.mkdir(exist_ok=True)
-            target = quarantine / f"{name}--{path.name}"
-            os.replace(path, target)
-            moved.append(target)
-            log.warning("moved corrupt file %s to %s", path, target)
+    for name, path in moving:
+        quarantine.mkdir(exist_ok=True)
+        target = quarantine / f"{name}--{path.name}"
+        os.replace(path, target)
+        moved.append(target)
+        log.warning("moved %s file %s to %s", "corrupt" if (name, path) in corrupt else "same-run", path, target)
     return moved
 
 
@@ -483,6 +491,8 @@ def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
         set_current_model(output, runs_row["model_id"])
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            staging.parent.rmdir()  # only when no other staging is left
 
 
 # The input-file manifest: which files (by path, size and mtime) a committed run
