@@ -294,6 +294,9 @@ def _staged_terms(paths: Sequence[Path], language: str) -> Iterator[list[str]]:
                 yield terms
 
 
+_MIN_DOCS_FOR_DF_CUTOFFS = 20
+
+
 def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int | None = None) -> TopicModel:
     """Fit a model on a document sample.
 
@@ -305,7 +308,13 @@ def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int 
         candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
         n_topics, _ = choose_n_topics(sample, candidates, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state)
     n_topics = max(1, min(n_topics, len(sample)))
-    return TopicModel(n_topics=n_topics, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state).fit(sample)
+    # Document-frequency cut-offs only make sense on a corpus; a handful of
+    # articles keeps every term.
+    small = len(sample) < _MIN_DOCS_FOR_DF_CUTOFFS
+    return TopicModel(
+        n_topics=n_topics, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state,
+        min_df=1 if small else 2, max_df=1.0 if small else 0.5,
+    ).fit(sample)
 
 
 def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, output: Path, refit: bool) -> TopicsResult:

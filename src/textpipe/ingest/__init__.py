@@ -7,14 +7,17 @@ for bad input. HTML and feed libraries are imported only when such a file is met
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import importlib
 import logging
 import os
+import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textpipe.config import Settings
 from textpipe.errors import ConfigError
@@ -205,6 +208,42 @@ def _reader_for(relative: str) -> Reader | None:
     return reader
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub_text(text: str) -> str:
+    # JSON escapes such as "\ud800" decode to lone surrogates, which no UTF-8 writer
+    # (Parquet, fastText, logs) accepts; they become U+FFFD like any undecodable byte.
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _scrub_in_place(extra: dict[str, Any]) -> None:
+    # Iterative: a record may nest hundreds of levels deep.
+    stack: list[Any] = [extra]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in [key for key in node if isinstance(key, str) and _scrub_text(key) != key]:
+                node[_scrub_text(key)] = node.pop(key)
+            slots: Iterable[tuple[Any, Any]] = list(node.items())
+        else:
+            slots = enumerate(node)
+        for slot, item in slots:
+            if isinstance(item, str):
+                node[slot] = _scrub_text(item)
+            elif isinstance(item, dict | list):
+                stack.append(item)
+
+
+def _without_surrogates(article: RawArticle) -> RawArticle:
+    fields = ("title", "text", "url", "section", "author", "source_id")
+    changes = {name: _scrub_text(value) for name in fields if (value := getattr(article, name))}
+    changes = {name: value for name, value in changes.items() if value != getattr(article, name)}
+    if article.extra:
+        _scrub_in_place(article.extra)
+    return dataclasses.replace(article, **changes) if changes else article
+
+
 def read_file(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
     """The articles in one input file, or rejects saying why (never raises for bad input).
 
@@ -217,7 +256,8 @@ def read_file(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
         yield Reject(file.relative, None, RejectReason.PARSE_ERROR, detail)
         return
     try:
-        yield from reader(file, settings)
+        for item in reader(file, settings):
+            yield _without_surrogates(item) if isinstance(item, RawArticle) else item
     except InputRejected as exc:
         yield Reject(file.relative, exc.record, exc.reject_reason, exc.detail)
     except OSError as exc:

@@ -59,6 +59,14 @@ class InputFile:
     relative: str
 
 
+@dataclass(frozen=True)
+class Cap:
+    """A size limit and the setting it comes from, for the rejection message."""
+
+    name: str
+    limit: int
+
+
 def one_line(message: object) -> str:
     """Collapse a message to one line of at most ~300 characters for `Reject.detail`."""
     text = " ".join(str(message).split())
@@ -79,7 +87,7 @@ def _open_nonblocking(path: str, flags: int) -> int:
 class _CappedGunzip(io.RawIOBase):
     """Decompresses a gzip stream, failing once more than `cap` bytes come out."""
 
-    def __init__(self, compressed: BinaryIO, cap: int) -> None:
+    def __init__(self, compressed: BinaryIO, cap: Cap) -> None:
         super().__init__()
         self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
         self._cap = cap
@@ -105,10 +113,10 @@ class _CappedGunzip(io.RawIOBase):
                 break
             filled += got
             self._produced += got
-            if self._produced > self._cap:
+            if self._produced > self._cap.limit:
                 raise InputRejected(
                     RejectReason.TOO_LARGE,
-                    f"decompressed size exceeds max_decompressed_bytes={self._cap}",
+                    f"decompressed size exceeds {self._cap.name}={self._cap.limit}",
                 )
         return filled
 
@@ -117,7 +125,7 @@ class _CappedGunzip(io.RawIOBase):
         super().close()
 
 
-def _check_declared_size(raw: io.FileIO, size: int, cap: int) -> None:
+def _check_declared_size(raw: io.FileIO, size: int, cap: Cap) -> None:
     """Settle a gzip whose trailer declares more than `cap` bytes before any is used.
 
     The trailer (the last member's size modulo 4 GiB) is only a hint: it is garbage
@@ -130,7 +138,7 @@ def _check_declared_size(raw: io.FileIO, size: int, cap: int) -> None:
     raw.seek(size - 4)
     declared = int.from_bytes(raw.read(4), "little")
     raw.seek(0)
-    if declared <= cap:
+    if declared <= cap.limit:
         return
     drain = _CappedGunzip(raw, cap)
     buffer = bytearray(CHUNK_BYTES)
@@ -139,22 +147,41 @@ def _check_declared_size(raw: io.FileIO, size: int, cap: int) -> None:
     raw.seek(0)
 
 
+def _caps(settings: Settings, one_record: bool) -> tuple[Cap, Cap]:
+    """(file size cap, decompressed size cap). A file that is one article (`.txt`,
+    `.html`) is also a record: held whole in memory through every stage, it gets the
+    record cap."""
+    file_cap = Cap("max_file_bytes", settings.max_file_bytes)
+    unpacked_cap = Cap("max_decompressed_bytes", settings.max_decompressed_bytes)
+    if not one_record:
+        return file_cap, unpacked_cap
+    record_cap = Cap("max_record_bytes", settings.max_record_bytes)
+    return min(file_cap, record_cap, key=_limit), min(unpacked_cap, record_cap, key=_limit)
+
+
+def _limit(cap: Cap) -> int:
+    return cap.limit
+
+
 @contextmanager
-def open_input(file: InputFile, settings: Settings) -> Iterator[io.BufferedReader]:
+def open_input(
+    file: InputFile, settings: Settings, one_record: bool = False
+) -> Iterator[io.BufferedReader]:
     """Open a regular file (gunzipping `*.gz` with a cap) as a buffered binary stream."""
+    file_cap, unpacked_cap = _caps(settings, one_record)
     raw = open(file.path, "rb", buffering=0, opener=_open_nonblocking)  # noqa: SIM115
     try:
         info = os.fstat(raw.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise InputRejected(RejectReason.UNREADABLE, "not a regular file")
-        if info.st_size > settings.max_file_bytes:
+        if info.st_size > file_cap.limit:
             raise InputRejected(
                 RejectReason.TOO_LARGE,
-                f"file has {info.st_size} bytes, max_file_bytes={settings.max_file_bytes}",
+                f"file has {info.st_size} bytes, {file_cap.name}={file_cap.limit}",
             )
         if is_gzip_name(file.relative):
-            _check_declared_size(raw, info.st_size, settings.max_decompressed_bytes)
-            source: io.RawIOBase = _CappedGunzip(raw, settings.max_decompressed_bytes)
+            _check_declared_size(raw, info.st_size, unpacked_cap)
+            source: io.RawIOBase = _CappedGunzip(raw, unpacked_cap)
         else:
             source = raw
         with io.BufferedReader(source, buffer_size=CHUNK_BYTES) as stream:
@@ -163,9 +190,9 @@ def open_input(file: InputFile, settings: Settings) -> Iterator[io.BufferedReade
         raw.close()
 
 
-def read_all(file: InputFile, settings: Settings) -> bytes:
+def read_all(file: InputFile, settings: Settings, one_record: bool = False) -> bytes:
     """The whole (decompressed) content of a file, within the configured caps."""
-    with open_input(file, settings) as stream:
+    with open_input(file, settings, one_record) as stream:
         if not is_gzip_name(file.relative):
             return stream.read()
         # Chunked so a bomb fails at the cap instead of allocating a cap-sized buffer.
@@ -186,6 +213,13 @@ def _looks_binary(text: str) -> bool:
     sample = text[:CHUNK_BYTES]
     controls = sum(1 for char in sample if char in _CONTROL_CHARS)
     return controls > max(2, len(sample) // 100)
+
+
+def _plausible_text(text: str) -> str:
+    # Control characters are valid UTF-8 (and ASCII), but a file full of them is not text.
+    if _looks_binary(text):
+        raise InputRejected(RejectReason.BINARY, "control characters: not a text file")
+    return text
 
 
 def _reads_as_western(text: str) -> bool:
@@ -223,7 +257,8 @@ def _guess_encoding(sample: bytes) -> str:
             raise InputRejected(RejectReason.BINARY, "control characters: not a text file")
         return "cp1252"
     best = from_bytes(sample).best()
-    if best is None:
+    # A guess with no letter or digit in it (0xFF filler read as no-break spaces) is no text.
+    if best is None or not any(char.isalnum() for char in str(best)):
         raise InputRejected(RejectReason.DECODE_ERROR, "no plausible text encoding found")
     if _looks_binary(str(best)):
         raise InputRejected(RejectReason.BINARY, "control characters: not a text file")
@@ -267,7 +302,7 @@ def decode_text(data: bytes) -> str:
         encoding = _nul_encoding(data[:GUESS_SAMPLE_BYTES])
     if encoding is None:
         try:
-            text = data.decode("utf-8")
+            text = _plausible_text(data.decode("utf-8"))
         except UnicodeDecodeError:
             encoding = _guess_encoding(data)
     if encoding is not None:
@@ -280,9 +315,10 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def read_text(file: InputFile, settings: Settings) -> str:
-    """Read and decode a whole file (for formats that are parsed in one piece)."""
-    return decode_text(read_all(file, settings))
+def read_text(file: InputFile, settings: Settings, one_record: bool = False) -> str:
+    """Read and decode a whole file (for formats that are parsed in one piece);
+    `one_record`: the file is a single article, capped at `max_record_bytes`."""
+    return decode_text(read_all(file, settings, one_record))
 
 
 def sniff_encoding(sample: bytes, complete: bool) -> str:
@@ -296,7 +332,7 @@ def sniff_encoding(sample: bytes, complete: bool) -> str:
         return _nul_encoding(sample)
     try:
         # Incremental: a multi-byte character cut by the sample's end is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+        _plausible_text(codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete))
     except UnicodeDecodeError:
         return _guess_encoding(sample)
     return "utf-8"

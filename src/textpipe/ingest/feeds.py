@@ -167,15 +167,20 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
     text = decode_text(data)  # empty / binary / undecodable files are rejected as for text
     check = check_xml_safety(data, text)
     # A stream, never a string: feedparser fetches strings that look like URLs.
-    parsed = feedparser.parse(io.BytesIO(data), resolve_relative_uris=False, sanitize_html=True)
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), resolve_relative_uris=False, sanitize_html=True)
+    except UnicodeEncodeError as exc:
+        # Feedparser fails on a character reference to a surrogate (&#xD800;): no text.
+        raise InputRejected(RejectReason.PARSE_ERROR, f"invalid character reference: {exc}") from exc
+    malformed = not parsed.entries and parsed.get("bozo")
+    if malformed:
+        raise InputRejected(RejectReason.PARSE_ERROR, f"malformed feed: {parsed.get('bozo_exception')}")
+    if not parsed.get("version"):
+        # Feedparser takes any <item> for an entry, even in an XML file that is no feed.
+        raise InputRejected(
+            RejectReason.PARSE_ERROR, f"not an RSS or Atom feed (root element <{check.root}>)"
+        )
     if not parsed.entries:
-        if parsed.get("bozo"):
-            problem = parsed.get("bozo_exception")
-            raise InputRejected(RejectReason.PARSE_ERROR, f"malformed feed: {problem}")
-        if not parsed.get("version"):
-            raise InputRejected(
-                RejectReason.PARSE_ERROR, f"not an RSS or Atom feed (root element <{check.root}>)"
-            )
         raise InputRejected(RejectReason.NO_TEXT, "the feed has no entries")
     source_format = "atom" if parsed.version.startswith("atom") else "rss"
     feed_title = " ".join((parsed.feed.get("title") or "").split()) or None

@@ -72,4 +72,4 @@ def parse_html(page: str, source: str, settings: Settings) -> RawArticle | Rejec
 
 
 def read_html(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
-    yield parse_html(read_text(file, settings), file.relative, settings)
+    yield parse_html(read_text(file, settings, one_record=True), file.relative, settings)

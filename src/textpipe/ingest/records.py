@@ -32,7 +32,7 @@ DATE_FIELDS = ("published_at", "date", "published")
 URL_FIELDS = ("url", "link")
 ARRAY_FIELDS = ("articles", "items")
 CSV_DELIMITERS = ",;\t|"
-DEPTH_PROBE_CHARS = 100
+DETAIL_PROBE_CHARS = 100
 
 
 def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
@@ -143,9 +143,13 @@ def _json_constant(name: str) -> None:
 def _loads(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_json_constant)
-    except RecursionError:
-        # Thousands of nested brackets: a syntax problem of this record, not of the run.
-        raise json.JSONDecodeError("nesting too deep", text[:DEPTH_PROBE_CHARS], 0) from None
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        # Thousands of nested brackets or an integer of thousands of digits: a problem
+        # of this record, not of the rest of the file.
+        message = "nesting too deep" if isinstance(exc, RecursionError) else one_line(exc)
+        raise json.JSONDecodeError(message, text[:DETAIL_PROBE_CHARS], 0) from None
 
 
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:

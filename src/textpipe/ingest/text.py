@@ -74,4 +74,4 @@ def parse_text(text: str, source: str, settings: Settings) -> RawArticle | Rejec
 
 
 def read_txt(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
-    yield parse_text(read_text(file, settings), file.relative, settings)
+    yield parse_text(read_text(file, settings, one_record=True), file.relative, settings)
