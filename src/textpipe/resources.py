@@ -238,7 +238,7 @@ def load_punkt_params(path: Path | str | None = None) -> PunktParameters:
 @functools.lru_cache(maxsize=4)
 def sentence_splitter(path: Path | str | None = None) -> PunktSentenceTokenizer:
     """Punkt sentence splitter with parameters trained on BBC news (shipped JSON)."""
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
 
     return PunktSentenceTokenizer(load_punkt_params(path))
 
