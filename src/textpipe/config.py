@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     n_topics: int | None = Field(None, ge=0, le=200)
     auto_topics_candidates: tuple[int, ...] = (5, 8, 10, 15, 20)
     topic_fit_sample: int = Field(
-        20_000, ge=10, description="Most articles the topic model is fitted on (a seeded sample)."
+        5_000, ge=10, description="Most articles a new topic model is fitted on (a seeded uniform sample)."
     )
     topic_weight_threshold: float = Field(0.05, ge=0.0, lt=1.0)
     topic_top_terms: int = Field(10, ge=3, le=50)
