@@ -60,3 +60,48 @@ def test_offsets_are_in_bounds_for_any_text(raw):
         assert previous_end <= span.start_char < span.end_char <= len(text)
         previous_end = span.end_char
     normalize_terms(text, stop_words())
+
+
+# The fast paths must decide exactly as the NLTK / ftfy code they replace.
+
+def _nltk_sentence_spans(text: str) -> list[tuple[int, int]]:
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    from textpipe.resources import load_punkt_params
+
+    reference = PunktSentenceTokenizer(load_punkt_params())
+    return [(p_start + s, p_start + e) for p_start, p_end in paragraph_spans(text) for s, e in reference.span_tokenize(text[p_start:p_end])]
+
+
+def test_sentence_splits_equal_nltk_punkt_on_all_bbc():
+    from conftest import BBC
+
+    for path in sorted(BBC.glob("*/*.txt")):
+        text = normalize_text(path.read_text(encoding="utf-8", errors="replace"))
+        assert [(s.start_char, s.end_char) for s in split_sentences(text)] == _nltk_sentence_spans(text), path
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "word", "Xy", "Zeta", " ", " ", ".", "!", "?", '"', "'", "’", "(", ")", "…", ";", ":", "-", "12", "\n",
+                                  "\n\n", "Mr.", "U.S.", "e.g.", "No.", "Dr. ", "St. ", "...", "Jan.", "Inc. "]), max_size=80))
+def test_sentence_splits_equal_nltk_punkt_on_any_text(pieces):
+    text = normalize_text("".join(pieces))
+    assert [(s.start_char, s.end_char) for s in split_sentences(text)] == _nltk_sentence_spans(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_token_count_equals_nltk_regexp_tokenizer(text):
+    from nltk.tokenize import RegexpTokenizer
+
+    assert count_tokens(text) == len(RegexpTokenizer(r"\w+(?:[-'’.]\w+)*|[^\w\s]").tokenize(text))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2122) | st.sampled_from(list("ÃÂâ€™œžŸ¢£¤¥¦§¨©ª«¬®¯°±²³´µ¶·¸¹º»¼½¾¿")), max_size=200))
+def test_mojibake_check_equals_ftfy(text):
+    import ftfy.badness
+
+    from textpipe.clean import _is_bad
+
+    assert _is_bad(text) == ftfy.badness.is_bad(text)

@@ -12,17 +12,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
 
-from nltk.tokenize import RegexpTokenizer
+import regex
+from nltk.tokenize import punkt
 
-from textpipe.resources import sentence_splitter
+from textpipe.resources import load_punkt_params
 
-# NLTK's RegexpTokenizer with a Treebank-like pattern: words with inner
-# apostrophes or hyphens, numbers with separators, and single punctuation marks.
-# NLTK's word_tokenize gives nearly the same counts at ~25x the cost.
-_WORD_TOKENIZER = RegexpTokenizer(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
-_TERM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_POSSESSIVE = re.compile(r"['’]s$")
+# A Treebank-like pattern: words with inner apostrophes or hyphens, numbers with
+# separators, and single punctuation marks (NLTK's word_tokenize gives nearly the
+# same counts at ~25x the cost). Compiled as NLTK's RegexpTokenizer compiles it
+# (the `regex` engine, same flags), so tokens are identical; but called directly,
+# because NLTK wraps every match call in a ReDoS timeout that cost 4x the matching.
+# The pattern is linear (each repetition needs a separator), so nothing is lost.
+_WORD = regex.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+# Terms are matched after "’" became "'", so one apostrophe form is enough.
+_TERM = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 _MIN_TERM_CHARS = 2
 
 
@@ -57,38 +63,169 @@ def paragraph_spans(text: str) -> Iterator[tuple[int, int]]:
 
 def split_sentences(text: str) -> list[SentenceSpan]:
     """Sentences of every paragraph, in order, with offsets into `text`."""
-    splitter = sentence_splitter()
+    return _split_paragraphs(text, list(paragraph_spans(text)))
+
+
+def _split_paragraphs(text: str, paragraphs: list[tuple[int, int]]) -> list[SentenceSpan]:
+    span_tokenize = _sentence_splitter().span_tokenize
     spans: list[SentenceSpan] = []
-    for paragraph_index, (p_start, p_end) in enumerate(paragraph_spans(text)):
-        for s_start, s_end in splitter.span_tokenize(text[p_start:p_end]):
+    for paragraph_index, (p_start, p_end) in enumerate(paragraphs):
+        for s_start, s_end in span_tokenize(text[p_start:p_end]):
             spans.append(SentenceSpan(len(spans), paragraph_index, p_start + s_start, p_start + s_end))
     return spans
 
 
 def count_tokens(text: str) -> int:
-    return sum(1 for _ in _WORD_TOKENIZER.span_tokenize(text))
+    return len(_WORD.findall(text))
 
 
 def word_tokens(text: str) -> list[str]:
-    return _WORD_TOKENIZER.tokenize(text)
+    return _WORD.findall(text)
 
 
 def normalize_terms(text: str, stop_words: frozenset[str]) -> list[str]:
     """Lowercase words for topic modelling: no stop words, numbers, punctuation or possessive 's."""
-    terms = []
-    for word in _TERM.findall(text.lower()):
-        word = _POSSESSIVE.sub("", word).replace("’", "'")
-        if len(word) >= _MIN_TERM_CHARS and word not in stop_words:
-            terms.append(word)
-    return terms
+    words = (w.removesuffix("'s") for w in _TERM.findall(text.lower().replace("’", "'")))
+    return [w for w in words if len(w) >= _MIN_TERM_CHARS and w not in stop_words]
 
 
 def tokenize_article(title: str, text: str, stop_words: frozenset[str]) -> TokenizedArticle:
     """Sentences of the body; tokens of the body; terms of title and body (the title is topical)."""
-    sentences = split_sentences(text)
+    paragraphs = list(paragraph_spans(text))
     return TokenizedArticle(
-        sentences=tuple(sentences),
-        n_paragraphs=sum(1 for _ in paragraph_spans(text)),
+        sentences=tuple(_split_paragraphs(text, paragraphs)),
+        n_paragraphs=len(paragraphs),
         n_tokens=count_tokens(text),
         terms=tuple(normalize_terms(f"{title}\n{text}", stop_words)),
     )
+
+
+# Punkt, same decisions, ~4x faster. NLTK's splitter spends most of its time
+# deciding whether each candidate ("word. Next") is a break: it builds token
+# objects and runs several timeout-guarded regexes per token. `_Punkt` keeps
+# NLTK's candidate search and realignment, runs them on the same patterns
+# compiled as plain `regex` patterns, and replaces that decision with the same
+# rules (NLTK 3.10's `_first_pass_annotation`, `_second_pass_annotation` and
+# `_ortho_heuristic`) over per-token facts computed once per distinct token.
+# bench/check_punkt.py compares it with NLTK's splitter on real and random text.
+
+
+def _plain(pattern: object) -> regex.Pattern:
+    """The pattern inside one of NLTK's timeout-guarded patterns, compiled alike."""
+    return regex.compile(pattern.pattern, pattern.flags)  # type: ignore[attr-defined]
+
+
+class _PlainLanguageVars(punkt.PunktLanguageVars):
+    __slots__ = ()
+    re_boundary_realignment = _plain(punkt.PunktLanguageVars.re_boundary_realignment)
+
+    def _word_tokenizer_re(self) -> regex.Pattern:
+        try:
+            return self._re_word_tokenizer
+        except AttributeError:
+            self._re_word_tokenizer = _plain(super()._word_tokenizer_re())
+            return self._re_word_tokenizer
+
+    def period_context_re(self) -> regex.Pattern:
+        try:
+            return self._re_period_context
+        except AttributeError:
+            self._re_period_context = _plain(super().period_context_re())
+            return self._re_period_context
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenFacts:
+    """What Punkt's rules read of one token after its first (type-based) pass."""
+
+    tok: str
+    type_no_period: str
+    type_no_sentperiod: str
+    period_final: bool
+    sentbreak: bool
+    abbr_or_ellipsis: bool
+    initial: bool
+    first_upper: bool
+    first_lower: bool
+
+
+class _Punkt(punkt.PunktSentenceTokenizer):
+    _NUMERIC = _plain(punkt.PunktToken._RE_NUMERIC)
+    _ELLIPSIS = _plain(punkt.PunktToken._RE_ELLIPSIS)
+    _INITIAL = _plain(punkt.PunktToken._RE_INITIAL)
+    _MAX_FACTS = 200_000
+
+    def __init__(self, params: punkt.PunktParameters) -> None:
+        super().__init__(params, lang_vars=_PlainLanguageVars())
+        self._facts: dict[str, _TokenFacts] = {}
+
+    def text_contains_sentbreak(self, text: str) -> bool:
+        """True if a token other than the last ends a sentence (NLTK's method, same answer)."""
+        tokenize = self._lang_vars.word_tokenize
+        facts = [self._token_facts(tok) for line in text.split("\n") if line.strip() for tok in tokenize(line)]
+        return any(self._is_break(first, second) for first, second in pairwise(facts))
+
+    def _token_facts(self, tok: str) -> _TokenFacts:
+        known = self._facts.get(tok)
+        if known is not None:
+            return known
+        abbrev_types = self._params.abbrev_types
+        period_final = tok.endswith(".")
+        sentbreak = abbr_or_ellipsis = False
+        if tok in self._lang_vars.sent_end_chars:
+            sentbreak = True
+        elif self._ELLIPSIS.match(tok):
+            abbr_or_ellipsis = True
+        elif period_final and not tok.endswith(".."):
+            stem = tok[:-1].lower()
+            if stem in abbrev_types or stem.split("-")[-1] in abbrev_types:
+                abbr_or_ellipsis = True
+            else:
+                sentbreak = True
+        type_ = self._NUMERIC.sub("##number##", tok.lower())
+        type_no_period = type_[:-1] if len(type_) > 1 and type_[-1] == "." else type_
+        facts = _TokenFacts(
+            tok, type_no_period, type_no_period if sentbreak else type_, period_final, sentbreak,
+            abbr_or_ellipsis, bool(self._INITIAL.match(tok)), tok[0].isupper(), tok[0].islower(),
+        )
+        if len(self._facts) >= self._MAX_FACTS:
+            self._facts.clear()
+        self._facts[tok] = facts
+        return facts
+
+    def _is_break(self, first: _TokenFacts, second: _TokenFacts) -> bool:
+        """The first token's sentence break after NLTK's second pass over the pair."""
+        if not first.period_final:
+            return first.sentbreak
+        params = self._params
+        typ, next_typ = first.type_no_period, second.type_no_sentperiod
+        if (typ, next_typ) in params.collocations:
+            return False
+        if first.abbr_or_ellipsis and not first.initial:
+            if self._sentence_starter(second) is True:
+                return True
+            if second.first_upper and next_typ in params.sent_starters:
+                return True
+        if first.initial or typ == "##number##":
+            starter = self._sentence_starter(second)
+            if starter is False:
+                return False
+            if starter == "unknown" and first.initial and second.first_upper and not (params.ortho_context[next_typ] & punkt._ORTHO_LC):
+                return False
+        return first.sentbreak
+
+    def _sentence_starter(self, token: _TokenFacts) -> bool | str:
+        """NLTK's orthographic heuristic: True, False or "unknown"."""
+        if token.tok in self.PUNCTUATION:
+            return False
+        context = self._params.ortho_context[token.type_no_sentperiod]
+        if token.first_upper and context & punkt._ORTHO_LC and not context & punkt._ORTHO_MID_UC:
+            return True
+        if token.first_lower and (context & punkt._ORTHO_UC or not context & punkt._ORTHO_BEG_LC):
+            return False
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def _sentence_splitter() -> _Punkt:
+    return _Punkt(load_punkt_params())
