@@ -28,6 +28,8 @@ PREFECT_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_SERVER_LEVEL": "ERROR",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "textpipe",
+    # Library code also runs outside flows (repair, tests): no API, no warning.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     # The terminal gets textpipe's own warnings and a one-line outcome; Prefect's
     # console output (tracebacks included) stays off unless --verbose. The UI
     # still receives every log line.
