@@ -10,27 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 import sklearn
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import normalized_mutual_info_score
 
+from textpipe.resources import stop_words
+from textpipe.tokenize import normalize_terms
 from textpipe.topics import TopicModel
 
 BBC = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "bbc"
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS | {"said", "says", "mr", "mrs", "ms", "told", "would", "could", "also"})
-
-try:
-    from textpipe.tokenize import normalize_terms
-except ImportError:
-    _TERM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-
-    def normalize_terms(text: str, stop_words: frozenset[str]) -> list[str]:
-        return [w for w in _TERM.findall(text.lower()) if w not in stop_words and len(w) >= 2]
+STOP_WORDS = stop_words()
 
 
 def read_corpus(root: Path) -> tuple[list[list[str]], list[str]]:

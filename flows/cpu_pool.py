@@ -22,9 +22,9 @@ _pool: ProcessPoolExecutor | None = None
 
 
 def _warm_up() -> None:
-    from textpipe import pipeline, resources
+    from textpipe import pipeline, resources, tokenize
 
-    resources.sentence_splitter()
+    tokenize._sentence_splitter()
     resources.stop_words()
     pipeline._scorer()
 
