@@ -29,16 +29,26 @@ def _warm_up() -> None:
     pipeline._scorer()
 
 
+def _started() -> None:
+    """A no-op task: submitting one per worker makes the workers start now."""
+
+
 @contextmanager
 def for_settings(settings: Settings) -> Iterator[None]:
-    """Within the block, `run` uses a process pool if the settings ask for processes."""
+    """Within the block, `run` uses a process pool if the settings ask for processes.
+
+    An enclosing block's pool is reused: the CLI opens one before the flow
+    starts, so the workers warm up while Prefect's local server starts.
+    """
     global _pool
-    if settings.task_runner != "processes":
+    if settings.task_runner != "processes" or _pool is not None:
         yield
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["textpipe.pipeline"])
     _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
+    for _ in range(settings.workers):
+        _pool.submit(_started)
     try:
         yield
     finally:

@@ -142,13 +142,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--workers and --batch-size must be at least 1")
     check_run_paths(args.input, args.output)
     _configure_prefect(args.verbose)
+    from textpipe.config import Settings
+    from textpipe_flows import cpu_pool
     from textpipe_flows.pipeline import textpipe_run
 
-    state = textpipe_run(
-        input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
-        task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address, batch_size=args.batch_size,
-        refit=args.refit, wait_lock_seconds=args.wait_lock, return_state=True,
-    )
+    with cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)):
+        state = textpipe_run(
+            input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
+            task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address, batch_size=args.batch_size,
+            refit=args.refit, wait_lock_seconds=args.wait_lock, return_state=True,
+        )
     return _report(state)
 
 
