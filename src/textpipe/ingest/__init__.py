@@ -191,7 +191,7 @@ def discover(root: Path, settings: Settings) -> Discovery:
     else:
         _walk_tree(walk)
     walk.files.sort(key=lambda file: file.relative)
-    log.info(
+    log.debug(
         "discovered %d input files under %s (%d skipped by extension, %d rejected paths)",
         len(walk.files), root, sum(walk.skipped.values()), len(walk.rejects),
     )  # fmt: skip
