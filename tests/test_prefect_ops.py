@@ -12,11 +12,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import pytest
 from textpipe import store
 
 from conftest import BBC, RAW
+from faults import free_port, prefect_server
 
 TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 DATASETS = ("articles", "sentences", "topics", "article_topics", "rejects", "runs")
@@ -34,12 +33,6 @@ CATEGORIES = ("business", "entertainment", "politics", "sport", "tech")
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bbc_subset(dest: Path, count: int, skip: int = 10) -> list[Path]:
@@ -136,7 +129,6 @@ def lock_is_open_in(pid: int, lock: Path) -> bool:
 class Server:
     api: str
     env: dict[str, str]
-    process: subprocess.Popen
 
     def client(self):  # type: ignore[no-untyped-def]
         from prefect.client.orchestration import get_client
@@ -164,31 +156,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env["PREFECT_HOME"] = str(root / "home")
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen([TEXTPIPE, "server", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"textpipe server did not answer within 120 s (exit {process.poll()}):\n{(root / 'server.log').read_text()[-4000:]}")
-            time.sleep(1)
-        api = f"http://127.0.0.1:{port}/api"
-        yield Server(api, {**env, "PREFECT_API_URL": api}, process)
-    finally:
-        _stop(process)
-        log.close()
+    with prefect_server(tmp_path_factory.mktemp("prefect-server") / "home") as server_env:
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | server_env
+        yield Server(server_env["PREFECT_API_URL"], env)
 
 
 # ---------------------------------------------------------------- 1. a run seen by a real server
