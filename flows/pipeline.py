@@ -192,9 +192,8 @@ def _stage_path_rejects(rejects: list[Reject], counts: pipeline.IngestCounts, st
     """Rejects found while discovering (bad symlinks, unreadable folders) join the ingest rejects."""
     if not rejects:
         return []
-    counts.rejected += len(rejects)
     for reject in rejects:
-        counts.rejected_by_reason[reject.reason.value] = counts.rejected_by_reason.get(reject.reason.value, 0) + 1
+        counts.add_reject(reject)
     return [store.write_staged(staging / "rejects-paths.arrow", pipeline.rejects_table(rejects, run_id, datetime.now(UTC)))]
 
 

@@ -8,7 +8,6 @@ flow decides batching, staging between tasks, retries and artifacts.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +49,10 @@ class IngestCounts:
     duplicates: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add_reject(self, reject: Reject) -> None:
+        self.rejected += 1
+        self.rejected_by_reason[reject.reason.value] = self.rejected_by_reason.get(reject.reason.value, 0) + 1
 
     def add(self, other: IngestCounts) -> None:
         self.files += other.files
@@ -117,8 +120,7 @@ def ingest_files(
                 item = Reject(item.source, item.record, RejectReason.NO_TEXT, f"text has {len(article.text)} characters after cleaning")
             if isinstance(item, Reject) or article is None:
                 rejects.append(item)
-                counts.rejected += 1
-                counts.rejected_by_reason[item.reason.value] = counts.rejected_by_reason.get(item.reason.value, 0) + 1
+                counts.add_reject(item)
                 continue
             counts.articles_seen += 1
             if article.article_id in seen_ids or article.article_id in batch_ids:
@@ -266,16 +268,6 @@ def with_topics(articles: pa.Table, dominant: pa.Table) -> pa.Table:
         else:
             articles = articles.append_column(field_, column)
     return articles
-
-
-class StageTimer:
-    """Accumulates seconds per stage name."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 @dataclass

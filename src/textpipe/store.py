@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 import contextlib
+import itertools
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -183,10 +184,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 def write_table(final: Path, table: pa.Table, schema: pa.Schema) -> None:
     """Write one table atomically, cast to the dataset schema."""
     with atomic_parquet_writer(final, schema) as writer:
@@ -198,24 +195,15 @@ def write_batches(final: Path, tables: Iterable[pa.Table], schema: pa.Schema) ->
 
     An empty stream writes nothing, so reruns with nothing new add no files.
     """
+    non_empty = (table for table in tables if table.num_rows)
+    first = next(non_empty, None)
+    if first is None:
+        return 0
     rows = 0
-    writer_cm = None
-    writer = None
-    try:
-        for table in tables:
-            if table.num_rows == 0:
-                continue
-            if writer is None:
-                writer_cm = atomic_parquet_writer(final, schema)
-                writer = writer_cm.__enter__()
+    with atomic_parquet_writer(final, schema) as writer:
+        for table in itertools.chain([first], non_empty):
             writer.write_table(table.select(schema.names).cast(schema))
             rows += table.num_rows
-    except BaseException as exc:
-        if writer_cm is not None:
-            writer_cm.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    if writer_cm is not None:
-        writer_cm.__exit__(None, None, None)
     return rows
 
 
