@@ -11,6 +11,7 @@ import codecs
 import gzip
 import io
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 # Encodings in which a b"\n" byte may be half a character: split lines after decoding.
 _WIDE_ENCODINGS = ("utf-16", "utf-32", "utf_16", "utf_32")
-_CONTROL_CHARS = frozenset(chr(c) for c in range(32)) - set("\t\n\r\f\v")
+# C0 controls other than \t \n \v \f \r.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _WORD_PUNCTUATION = frozenset("’‘·\u00ad")  # may sit between two letters in real words
 
 
@@ -211,7 +213,7 @@ def _bom_encoding(data: bytes) -> str | None:
 
 def _looks_binary(text: str) -> bool:
     sample = text[:CHUNK_BYTES]
-    controls = sum(1 for char in sample if char in _CONTROL_CHARS)
+    controls = len(_CONTROL_CHARS.findall(sample))
     return controls > max(2, len(sample) // 100)
 
 
