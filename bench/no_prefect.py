@@ -61,20 +61,22 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
             for _, batch_counts in ingested:
                 counts.add(batch_counts)
             chunks = [c for chunk_list, _ in ingested for c in chunk_list]
-
-            def analyse(item: tuple[int, Path]) -> tuple[Path, Path]:
-                index, path = item
-                articles, sentences, _, _ = cpu_pool.run(pipeline.tokenize_stage, path, index)
-                articles, sentences, _ = cpu_pool.run(pipeline.sentiment_stage, articles, sentences, settings.language, index)
-                return articles, sentences
-
-            batches = list(threads.map(analyse, enumerate((a for a, _ in chunks), start=1)))
-            lap("tokenize+sentiment")
-        topics = pipeline.fit_or_load_and_assign([a for a, _ in batches], settings, output, refit)
-        lap("topics")
+            tokenized = list(threads.map(
+                lambda item: cpu_pool.run(pipeline.tokenize_stage, item[1], item[0]), enumerate((a for a, _ in chunks), start=1)))
+            lap("tokenize")
+            # As in the flow: topics in this process beside the sentiment batches in the workers.
+            with ThreadPoolExecutor(max_workers=1) as topics_thread:
+                topics_future = topics_thread.submit(
+                    pipeline.fit_or_load_and_assign, [articles for articles, _, _, _ in tokenized], settings, output, refit)
+                batches = list(threads.map(
+                    lambda item: cpu_pool.run(pipeline.sentiment_stage, item[1][0], item[1][1], settings.language, item[0])[:2],
+                    enumerate(tokenized, start=1)))
+                lap("sentiment")
+                topics = topics_future.result()
+                lap("topics (after sentiment)")
         written = store.commit_batches(output, run_id, articles=[a for a, _ in batches], sentences=[s for _, s in batches],
                                        assignments=topics.assignment_paths, rejects=[r for _, r in chunks])
-        if topics.model_id:
+        if topics.model_id and batches:
             store.write_topics(output, topics.model_id, topics.topics)
         summary = RunSummary.build(
             run_id=run_id, settings=settings, counts=counts, skipped=discovery.skipped, written=written,

@@ -8,7 +8,9 @@ that has textpipe imported once.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -33,22 +35,28 @@ def _started() -> None:
     """A no-op task: submitting one per worker makes the workers start now."""
 
 
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    with contextlib.suppress(RuntimeError):  # the block ended (and shut the pool) first
+        for _ in range(workers):
+            pool.submit(_started)
+
+
 @contextmanager
 def for_settings(settings: Settings) -> Iterator[None]:
     """Within the block, `run` uses a process pool if the settings ask for processes.
 
-    An enclosing block's pool is reused: the CLI opens one before the flow
-    starts, so the workers warm up while Prefect's local server starts.
+    An enclosing block's pool is reused: the CLI opens one before it imports
+    the flow, so the workers warm up meanwhile, and while Prefect's local server starts.
     """
     global _pool
     if settings.task_runner != "processes" or _pool is not None:
         yield
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["textpipe.pipeline"])
+    context.set_forkserver_preload(["textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment"])
     _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
-    for _ in range(settings.workers):
-        _pool.submit(_started)
+    # Starting the forkserver blocks until it has imported textpipe: let a thread wait for that.
+    threading.Thread(target=_start_workers, args=(_pool, settings.workers), name="start-workers", daemon=True).start()
     try:
         yield
     finally:

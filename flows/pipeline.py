@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import flow, get_run_logger, task
+from prefect import allow_failure, flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -91,11 +91,22 @@ def sentiment_batch(batch: StagedBatch, language: str, index: int, total: int) -
     return StagedBatch(articles, sentences, {**batch.seconds, "sentiment": time.perf_counter() - started})
 
 
+@dataclass
+class TopicsStep:
+    result: TopicsResult
+    assignments: dict[int, tuple[Path, Path]]  # staged (dominant, mix) by batch number
+    seconds: float
+
+
 @task(name="topics", task_run_name="topics", cache_policy=NO_CACHE)
-def topics_step(batches: list[StagedBatch], settings: Settings, output: Path, refit: bool) -> TopicsResult:
-    result = fit_or_load_and_assign([b.articles for b in batches], settings, output, refit)
+def topics_step(tokenized: list[StagedBatch | BaseException], settings: Settings, output: Path, refit: bool) -> TopicsStep:
+    """Fit or load the model on the batches that tokenized (a failed batch arrives as its error)."""
+    started = time.perf_counter()
+    batches = {i: b for i, b in enumerate(tokenized, start=1) if isinstance(b, StagedBatch)}
+    result = fit_or_load_and_assign([b.articles for b in batches.values()], settings, output, refit)
     get_run_logger().info("%s topic model %s with %d topics", "fitted" if result.fitted else "used", result.model_id, len(result.topics))
-    return result
+    assignments = dict(zip(batches, result.assignment_paths, strict=True)) if result.assignment_paths else {}
+    return TopicsStep(result, assignments, time.perf_counter() - started)
 
 
 @task(name="write", task_run_name="write", cache_policy=NO_CACHE)
@@ -108,7 +119,7 @@ def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: Top
         assignments=topics.assignment_paths if topics else [],
         rejects=reject_paths,
     )
-    if topics and topics.model_id:
+    if topics and topics.model_id and batches:  # with nothing new, the topic counts stand
         store.write_topics(output, topics.model_id, topics.topics)
     get_run_logger().info("wrote %s", ", ".join(f"{n} {name}" for name, n in written.items()))
     return written
@@ -162,12 +173,10 @@ def textpipe_run(
             stage_seconds["ingest"] = sum(r.seconds for r in ingested)
             chunks = [c for r in ingested for c in r.chunks]
             update_progress_artifact(progress_id, 25.0)
-            batches = _run_analysis(runner, [a for a, _ in chunks], settings.language, failures, progress_id)
+            batches, topics_result, stage_seconds["topics"] = _run_analysis(
+                runner, [a for a, _ in chunks], settings, refit, failures, progress_id)
         for name in ("tokenize", "sentiment"):
             stage_seconds[name] = sum(b.seconds.get(name, 0.0) for b in batches)
-        clock = time.perf_counter()
-        topics_result = topics_step(batches, settings, output, refit)
-        stage_seconds["topics"] = time.perf_counter() - clock
         clock = time.perf_counter()
         reject_paths = [r for _, r in chunks] + _stage_path_rejects(path_rejects, counts, staging, run_id)
         written = write_step(batches, reject_paths, topics_result, output, run_id)
@@ -213,19 +222,26 @@ def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Setti
     return results
 
 
-def _run_analysis(runner, article_paths: list[Path], language: str, failures: list[str], progress_id) -> list[StagedBatch]:
+def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: bool, failures: list[str], progress_id) -> tuple[list[StagedBatch], TopicsResult, float]:
+    """Tokenize every batch; then score sentiment per batch while the topics task
+    fits (or loads) the model on the tokenized batches beside it."""
     total = len(article_paths)
     tokenized = [runner.submit(tokenize_batch, {"articles_path": path, "index": i, "total": total}) for i, path in enumerate(article_paths, start=1)]
+    # Submitted before the sentiment batches, so it holds a thread of its own and starts once tokenizing ends.
+    topics = runner.submit(topics_step, {"tokenized": [allow_failure(t) for t in tokenized], "settings": settings, "output": settings.output_dir, "refit": refit})
     scored = [
-        runner.submit(sentiment_batch, {"batch": t, "language": language, "index": i, "total": total}, wait_for=[t])
+        runner.submit(sentiment_batch, {"batch": t, "language": settings.language, "index": i, "total": total}, wait_for=[t])
         for i, t in enumerate(tokenized, start=1)
     ]
-    batches = []
+    batches: dict[int, StagedBatch] = {}
     for i, future in enumerate(scored, start=1):
         future.wait()
         if future.state.is_completed():
-            batches.append(future.result())
+            batches[i] = future.result()
         else:
             failures.append(f"batch {i}/{total}: {future.state.message}")
         update_progress_artifact(progress_id, 25.0 + 65.0 * i / max(total, 1))
-    return batches
+    step = topics.result()
+    # A batch whose sentiment failed is not written, so neither are its topics.
+    assignment_paths = [step.assignments[i] for i in batches] if step.assignments else []
+    return list(batches.values()), replace(step.result, assignment_paths=assignment_paths), step.seconds

@@ -14,7 +14,9 @@ from textpipe.config import Settings
 
 def make_task_runner(settings: Settings) -> TaskRunner:
     if settings.task_runner in ("threads", "processes"):
-        return ThreadPoolTaskRunner(max_workers=settings.workers)
+        # One thread more than workers: the topics task runs in this process
+        # beside the sentiment batches instead of after them.
+        return ThreadPoolTaskRunner(max_workers=settings.workers + 1)
     from prefect_dask import DaskTaskRunner
 
     if settings.dask_address:

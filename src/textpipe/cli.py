@@ -144,9 +144,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _configure_prefect(args.verbose)
     from textpipe.config import Settings
     from textpipe_flows import cpu_pool
-    from textpipe_flows.pipeline import textpipe_run
+    from textpipe_flows.local_api import prefect_api
 
-    with cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)):
+    # The API server (local mode) and the worker processes start first and boot
+    # while the flow's modules are imported.
+    with prefect_api() as wait_for_api, cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)):
+        from textpipe_flows.pipeline import textpipe_run
+
+        wait_for_api()
         state = textpipe_run(
             input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
             task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address, batch_size=args.batch_size,
@@ -160,9 +165,13 @@ def cmd_refit(args: argparse.Namespace) -> int:
         raise ConfigError(f"no articles dataset under {args.output}: run `textpipe run` first")
     check_output_writable(args.output)
     _configure_prefect(args.verbose)
-    from textpipe_flows.refit import refit_topics
+    from textpipe_flows.local_api import prefect_api
 
-    return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
+    with prefect_api() as wait_for_api:
+        from textpipe_flows.refit import refit_topics
+
+        wait_for_api()
+        return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
 
 
 def _report(state) -> int:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +24,13 @@ from textpipe.clean import CleanArticle, clean_article
 from textpipe.config import DEFAULT_TOPICS, Settings
 from textpipe.ingest import InputFile, read_file
 from textpipe.records import RawArticle, Reject, RejectReason
-from textpipe.resources import stop_words
-from textpipe.sentiment import FastVader, SentenceSentiment, article_sentiment
-from textpipe.tokenize import tokenize_article
-from textpipe.topics import TopicModel, choose_n_topics
+
+# The analysis modules (NLTK, scikit-learn: ~1.5 s to import) are imported where
+# they are used: the process that only orchestrates (the CLI, Prefect's flow with
+# worker processes) never needs them, and a rerun with nothing new stays quick.
+if TYPE_CHECKING:
+    from textpipe.sentiment import FastVader
+    from textpipe.topics import TopicModel
 
 # Columns of a staged article table before analysis: the articles schema minus
 # what later stages add.
@@ -159,6 +163,9 @@ def rejects_table(rejects: Sequence[Reject], run_id: str, rejected_at: datetime)
 
 def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Adds n_paragraphs, n_sentences, n_tokens and terms; returns (articles, sentences without scores)."""
+    from textpipe.resources import stop_words
+    from textpipe.tokenize import tokenize_article
+
     words_to_drop = stop_words()
     n_paragraphs, n_sentences, n_tokens, terms = [], [], [], []
     sentence_columns: dict[str, list] = {k: [] for k in ("article_id", "sentence_index", "paragraph_index", "start_char", "end_char", "text")}
@@ -192,6 +199,8 @@ def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 def score_sentiment(articles: pa.Table, sentences: pa.Table, scorer: FastVader, language: str) -> tuple[pa.Table, pa.Table]:
     """VADER per sentence of articles in `language`; others keep null scores. Adds article means and label."""
+    from textpipe.sentiment import SentenceSentiment, article_sentiment
+
     scored_languages = dict(zip(articles.column("article_id").to_pylist(), articles.column("language").to_pylist(), strict=True))
     per_article: dict[str, list[SentenceSentiment]] = {}
     neg, neu, pos, compound = [], [], [], []
@@ -295,6 +304,8 @@ def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int 
     K is settings.n_topics; 0 means choose it by coherence ("auto"); None keeps
     the current model's K (DEFAULT_TOPICS when there is none).
     """
+    from textpipe.topics import TopicModel, choose_n_topics
+
     n_topics = settings.n_topics if settings.n_topics is not None else (current_k or DEFAULT_TOPICS)
     if n_topics == 0:
         candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
@@ -316,6 +327,13 @@ def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, ou
     for, or when an explicit topic count differs from the current model's.
     """
     current = store.current_model_path(output)
+    if not article_paths:
+        # Nothing to fit on or assign: the current model stands, as the store describes it.
+        if current is None or refit:
+            return TopicsResult(model_id="", fitted=False, topics=[], assignment_paths=[])
+        return TopicsResult(model_id=current.name, fitted=False, topics=store.read_topic_rows(output, current.name), assignment_paths=[])
+    from textpipe.topics import TopicModel
+
     model = TopicModel.load(current) if current is not None else None
     wants_other_k = model is not None and settings.n_topics not in (None, 0, model.n_topics)
     fitted = model is None or refit or wants_other_k
@@ -353,6 +371,8 @@ def topic_rows(model: TopicModel) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def _scorer() -> FastVader:
+    from textpipe.sentiment import FastVader
+
     return FastVader()
 
 

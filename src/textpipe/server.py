@@ -1,4 +1,5 @@
-"""`textpipe server`: a local Prefect server with its UI, bound to 127.0.0.1 by default.
+"""Prefect servers for textpipe: `textpipe server` (with its UI, bound to 127.0.0.1
+by default) and the temporary API server of a local-mode command.
 
 The UI finds its API through PREFECT_SERVER_API_HOST/PORT; with only `--port`
 it would keep calling port 4200, so both are set in the server's environment.
@@ -6,11 +7,19 @@ it would keep calling port 4200, so both are set in the server's environment.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from textpipe.errors import TextpipeError
 
 
 def server_environment(host: str, port: int) -> dict[str, str]:
@@ -43,3 +52,95 @@ def run_server(host: str, port: int) -> int:
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+
+
+# The command Prefect's own local mode runs (prefect.server.api.server.SubprocessASGIServer):
+# the API app alone, no UI, only the services a temporary server needs.
+_TEMPORARY_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+_PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
+
+
+class TemporaryServer:
+    """A Prefect API server on a free loopback port for the life of one command.
+
+    Prefect's local mode starts the same server when the flow first calls the
+    API, and then waits ~4 s for it; started here before the command's imports
+    and worker start-up, it boots while they run. Stopped at exit, also if the
+    command fails; on Linux it also ends if the command is killed (so call
+    `start` from the main thread).
+    """
+
+    def __init__(self, environment: dict[str, str], startup_timeout: float) -> None:
+        self._environment = {**environment, **_TEMPORARY_SERVER_ENV}
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> None:
+        self.port = _free_port()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
+            env=self._environment, preexec_fn=_parent_death_signal(),
+        )
+        atexit.register(self.stop)
+
+    def wait_ready(self) -> None:
+        """Return once the API answers; TextpipeError if the server exits or the start-up timeout passes."""
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None, "start() first"
+            code = self._process.poll()
+            if code == _PORT_IN_USE_EXIT:  # another process took the port meanwhile
+                self.start()
+                continue
+            if code is not None:
+                raise TextpipeError(f"Prefect's temporary server exited with code {code} while starting (is PREFECT_HOME {_prefect_home(self._environment)} writable?)")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            time.sleep(0.05)
+        self.stop()
+        raise TextpipeError(f"Prefect's temporary server did not answer within {self._startup_timeout:.0f} s "
+                            "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _prefect_home(environment: dict[str, str]) -> str:
+    return environment.get("PREFECT_HOME", "~/.prefect")
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook for Linux's PR_SET_PDEATHSIG: the kernel sends SIGTERM to the
+    server when the thread that started it ends, even by SIGKILL, so no orphaned
+    server keeps its port and the database. Built before the fork: the child runs no imports."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM)
