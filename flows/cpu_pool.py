@@ -53,7 +53,7 @@ def for_settings(settings: Settings) -> Iterator[None]:
         yield
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment"])
+    context.set_forkserver_preload(["textpipe_flows.worker_priority", "textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment"])
     _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
     # Starting the forkserver blocks until it has imported textpipe: let a thread wait for that.
     threading.Thread(target=_start_workers, args=(_pool, settings.workers), name="start-workers", daemon=True).start()

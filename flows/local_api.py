@@ -1,8 +1,9 @@
 """The Prefect API a command talks to: the configured one, or a temporary server started at once.
 
 Prefect's local mode would start its temporary server on the flow's first API
-call and wait for it; `prefect_api` starts it before the command's heavy imports
-and worker start-up, so the ~4 s boot overlaps them.
+call and wait ~4 s for it; `prefect_api` starts it first thing, so that its
+boot overlaps the command's imports (Prefect's own among them) and the worker
+start-up.
 """
 
 from __future__ import annotations
@@ -11,25 +12,29 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
-
 from textpipe.server import TemporaryServer
 
 
 @contextmanager
 def prefect_api() -> Iterator[Callable[[], None]]:
-    """Within the block, Prefect uses a configured API or a temporary server.
+    """Within the block, Prefect uses the configured API or a temporary server.
 
     Yields a function that returns once the API answers; call it before the flow.
     """
+    # Started before Prefect is imported (~1 s), unless the environment names an API.
+    # The server reads the same PREFECT_HOME profile and environment as this process.
+    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer(dict(os.environ))
+    if server is not None:
+        server.start()  # stopped at exit, after Prefect's log and event workers have drained
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
     settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
+    if server is None or settings.api.url or not settings.server.ephemeral.enabled:
+        # A profile or prefect.toml names an API (or forbids local mode): Prefect decides.
+        if server is not None:
+            server.stop()
         yield lambda: None
         return
-    # As Prefect passes its settings to its own temporary server (a profile's database URL, say).
-    environment = {**os.environ, **settings.to_environment_variables(exclude_unset=True)}
-    server = TemporaryServer(environment, settings.server.ephemeral.startup_timeout_seconds)
-    # Stopped at exit (registered now, so after Prefect's log and event workers have drained).
-    server.start()
+    timeout = settings.server.ephemeral.startup_timeout_seconds
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        yield server.wait_ready
+        yield lambda: server.wait_ready(timeout)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import allow_failure, flow, get_run_logger, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -99,13 +99,12 @@ class TopicsStep:
 
 
 @task(name="topics", task_run_name="topics", cache_policy=NO_CACHE)
-def topics_step(tokenized: list[StagedBatch | BaseException], settings: Settings, output: Path, refit: bool) -> TopicsStep:
-    """Fit or load the model on the batches that tokenized (a failed batch arrives as its error)."""
+def topics_step(tokenized: dict[int, StagedBatch], settings: Settings, output: Path, refit: bool) -> TopicsStep:
+    """Fit or load the model on the tokenized batches (by batch number)."""
     started = time.perf_counter()
-    batches = {i: b for i, b in enumerate(tokenized, start=1) if isinstance(b, StagedBatch)}
-    result = fit_or_load_and_assign([b.articles for b in batches.values()], settings, output, refit)
+    result = fit_or_load_and_assign([b.articles for b in tokenized.values()], settings, output, refit)
     get_run_logger().info("%s topic model %s with %d topics", "fitted" if result.fitted else "used", result.model_id, len(result.topics))
-    assignments = dict(zip(batches, result.assignment_paths, strict=True)) if result.assignment_paths else {}
+    assignments = dict(zip(tokenized, result.assignment_paths, strict=True)) if result.assignment_paths else {}
     return TopicsStep(result, assignments, time.perf_counter() - started)
 
 
@@ -226,21 +225,25 @@ def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: 
     """Tokenize every batch; then score sentiment per batch while the topics task
     fits (or loads) the model on the tokenized batches beside it."""
     total = len(article_paths)
-    tokenized = [runner.submit(tokenize_batch, {"articles_path": path, "index": i, "total": total}) for i, path in enumerate(article_paths, start=1)]
-    # Submitted before the sentiment batches, so it holds a thread of its own and starts once tokenizing ends.
-    topics = runner.submit(topics_step, {"tokenized": [allow_failure(t) for t in tokenized], "settings": settings, "output": settings.output_dir, "refit": refit})
-    scored = [
-        runner.submit(sentiment_batch, {"batch": t, "language": settings.language, "index": i, "total": total}, wait_for=[t])
-        for i, t in enumerate(tokenized, start=1)
-    ]
+    futures = [runner.submit(tokenize_batch, {"articles_path": path, "index": i, "total": total}) for i, path in enumerate(article_paths, start=1)]
+    tokenized: dict[int, StagedBatch] = {}
+    for i, future in enumerate(futures, start=1):
+        future.wait()
+        if future.state.is_completed():
+            tokenized[i] = future.result()
+        else:
+            failures.append(f"clean-tokenize [batch {i}/{total}]: {future.state.message}")
+    # Submitted before the sentiment batches, so it gets a thread of its own at once.
+    topics = runner.submit(topics_step, {"tokenized": tokenized, "settings": settings, "output": settings.output_dir, "refit": refit})
+    scored = {i: runner.submit(sentiment_batch, {"batch": futures[i - 1], "language": settings.language, "index": i, "total": total}) for i in tokenized}
     batches: dict[int, StagedBatch] = {}
-    for i, future in enumerate(scored, start=1):
+    for done, (i, future) in enumerate(scored.items(), start=1):
         future.wait()
         if future.state.is_completed():
             batches[i] = future.result()
         else:
-            failures.append(f"batch {i}/{total}: {future.state.message}")
-        update_progress_artifact(progress_id, 25.0 + 65.0 * i / max(total, 1))
+            failures.append(f"sentiment [batch {i}/{total}]: {future.state.message}")
+        update_progress_artifact(progress_id, 25.0 + 65.0 * done / max(len(scored), 1))
     step = topics.result()
     # A batch whose sentiment failed is not written, so neither are its topics.
     assignment_paths = [step.assignments[i] for i in batches] if step.assignments else []

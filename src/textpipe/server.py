@@ -64,15 +64,14 @@ class TemporaryServer:
     """A Prefect API server on a free loopback port for the life of one command.
 
     Prefect's local mode starts the same server when the flow first calls the
-    API, and then waits ~4 s for it; started here before the command's imports
-    and worker start-up, it boots while they run. Stopped at exit, also if the
+    API, and then waits ~4 s for it; started before the command's imports and
+    worker start-up, it boots while they run. Stopped at exit, also if the
     command fails; on Linux it also ends if the command is killed (so call
     `start` from the main thread).
     """
 
-    def __init__(self, environment: dict[str, str], startup_timeout: float) -> None:
+    def __init__(self, environment: dict[str, str]) -> None:
         self._environment = {**environment, **_TEMPORARY_SERVER_ENV}
-        self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -89,9 +88,9 @@ class TemporaryServer:
         )
         atexit.register(self.stop)
 
-    def wait_ready(self) -> None:
-        """Return once the API answers; TextpipeError if the server exits or the start-up timeout passes."""
-        deadline = time.monotonic() + self._startup_timeout
+    def wait_ready(self, timeout: float) -> None:
+        """Return once the API answers; TextpipeError if the server exits or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._process is not None, "start() first"
             code = self._process.poll()
@@ -106,7 +105,7 @@ class TemporaryServer:
                         return
             time.sleep(0.05)
         self.stop()
-        raise TextpipeError(f"Prefect's temporary server did not answer within {self._startup_timeout:.0f} s "
+        raise TextpipeError(f"Prefect's temporary server did not answer within {timeout:.0f} s "
                             "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)")
 
     def stop(self) -> None:

@@ -1,0 +1,103 @@
+"""server: the temporary Prefect server of local mode is started early, answers, and never outlives its command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from textpipe.errors import TextpipeError
+from textpipe.server import TemporaryServer
+
+from conftest import bbc_articles
+
+TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
+
+
+def children(pid: int) -> dict[int, str]:
+    """Command lines of the live child processes of `pid`, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        state = stat.rsplit(")", 1)[1].split()[0]
+        if parent == pid and state != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def local_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+
+
+def test_temporary_server_answers_and_stops(tmp_path):
+    server = TemporaryServer({**local_env(), "PREFECT_HOME": str(tmp_path / "home")})
+    server.start()
+    try:
+        server.wait_ready(timeout=120)
+        pids = [pid for pid, command in children(os.getpid()).items() if "uvicorn" in command and str(server.port) in command]
+        assert len(pids) == 1
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 10
+    while alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pids[0])
+
+
+def test_a_server_that_cannot_start_is_one_clear_error(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("a file where Prefect wants its folder")
+    server = TemporaryServer({**local_env(), "PREFECT_HOME": str(home)})
+    server.start()
+    with pytest.raises(TextpipeError, match="temporary server"):
+        server.wait_ready(timeout=60)
+    server.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_killed_command_takes_its_temporary_server_along(tmp_path):
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    for path in bbc_articles("tech", 30):
+        (input_dir / path.name).write_bytes(path.read_bytes())
+    run = subprocess.Popen([TEXTPIPE, "run", "--input", str(input_dir), "--output", str(tmp_path / "out")],
+                           env=local_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        servers: list[int] = []
+        while not servers and time.monotonic() < deadline and run.poll() is None:
+            servers = [pid for pid, command in children(run.pid).items() if "uvicorn" in command]
+            time.sleep(0.05)
+        assert servers, "no temporary server was started"
+        run.send_signal(signal.SIGKILL)  # the command alone, as `kill -9 <pid>` would
+        run.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(servers[0]), "the temporary server outlived its killed command"
+    finally:
+        with_group = run.pid
+        try:
+            os.killpg(with_group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
