@@ -64,14 +64,28 @@ def test_temporary_server_answers_and_stops(tmp_path):
     assert not alive(pids[0])
 
 
-def test_a_server_that_cannot_start_is_one_clear_error(tmp_path):
+def test_a_server_that_exits_while_starting_is_one_clear_error(tmp_path):
+    # A uvicorn that fails at once stands in for a server that cannot start (a full disk, say).
+    fake = tmp_path / "fake" / "uvicorn"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("raise SystemExit(7)\n")
+    server = TemporaryServer({**local_env(), "PYTHONPATH": str(tmp_path / "fake")})
+    server.start()
+    started = time.monotonic()
+    with pytest.raises(TextpipeError, match="temporary server exited with code 7"):
+        server.wait_ready(timeout=60)
+    assert time.monotonic() - started < 30
+
+
+def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path):
     home = tmp_path / "home"
     home.write_text("a file where Prefect wants its folder")
     server = TemporaryServer({**local_env(), "PREFECT_HOME": str(home)})
     server.start()
-    with pytest.raises(TextpipeError, match="temporary server"):
-        server.wait_ready(timeout=60)
-    server.stop()
+    with pytest.raises(TextpipeError, match="did not answer within 3 s"):
+        server.wait_ready(timeout=3)
+    assert not [pid for pid, command in children(os.getpid()).items() if "uvicorn" in command and str(server.port) in command]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
