@@ -209,9 +209,11 @@ def _stage_path_rejects(rejects: list[Reject], counts: pipeline.IngestCounts, st
 def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Settings, seen_path: Path, staging: Path, run_id: str, failures: list[str]) -> list[IngestResult]:
     total = len(file_batches)
     # quote: Prefect would otherwise walk each batch's ~1,000 file records twice per task
-    # run, looking for futures (~1 CPU-s per 20,000 files in this process).
+    # run, looking for futures (~1 CPU-s per 20,000 files in this process). Not for
+    # Dask, whose graph code takes the quote (a tuple) apart.
+    wrap = (lambda files: files) if settings.task_runner == "dask" else quote
     futures = [
-        runner.submit(ingest_batch, {"files": quote(files), "settings": settings, "seen_path": seen_path, "staging": staging, "run_id": run_id, "index": i, "total": total})
+        runner.submit(ingest_batch, {"files": wrap(files), "settings": settings, "seen_path": seen_path, "staging": staging, "run_id": run_id, "index": i, "total": total})
         for i, files in enumerate(file_batches, start=1)
     ]
     results = []
