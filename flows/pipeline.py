@@ -1,8 +1,9 @@
 """The `textpipe-run` flow: new articles from an input folder into the Parquet store.
 
-Reads like a table of contents: discover -> ingest [files i/n] -> tokenize
-[batch i/m] -> sentiment [batch i/m] -> topics -> write. Tasks pass staged file
-paths, never article data, so Prefect holds nothing big in memory.
+Reads like a table of contents: discover -> ingest [files i/n] -> clean-tokenize
+[batch i/m] -> sentiment [batch i/m], with topics beside it (it needs only the
+tokenized batches) -> write. Tasks pass staged file paths, never article data,
+so Prefect holds nothing big in memory.
 """
 
 from __future__ import annotations
