@@ -126,7 +126,8 @@ def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: Top
     return written
 
 
-def _run_id() -> str:
+def new_run_id() -> str:
+    """A run's id: UTC start time and the Prefect flow run's id, sortable and traceable to the UI."""
     flow_run_id = flow_run.get_id() or ""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{flow_run_id.replace('-', '')[:8]}"
 
@@ -152,7 +153,7 @@ def textpipe_run(
     logger = get_run_logger()
     output = settings.output_dir
     started_at = datetime.now(UTC)
-    run_id = _run_id()
+    run_id = new_run_id()
     stage_seconds: dict[str, float] = {}
     with store.OutputLock(output, wait_lock_seconds):
         removed = store.recover(output)

@@ -17,7 +17,7 @@ from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
 from textpipe.report import RunSummary
 from textpipe.topics import TopicModel
 from textpipe_flows import publish
-from textpipe_flows.pipeline import _run_id
+from textpipe_flows.pipeline import new_run_id
 
 
 @task(name="fit", task_run_name="fit", cache_policy=NO_CACHE)
@@ -38,7 +38,7 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str | None = 
     settings = Settings(output_dir=Path(output_dir), n_topics=parse_topics(topics))
     output = settings.output_dir
     started_at = datetime.now(UTC)
-    run_id = _run_id()
+    run_id = new_run_id()
     seconds: dict[str, float] = {}
     with store.OutputLock(output):
         store.recover(output)
