@@ -25,11 +25,9 @@ def run_artifacts(summary: RunSummary, output: Path) -> None:
 
 
 def topic_rows(summary: RunSummary, output: Path) -> list[dict]:
-    table = store.read_dataset(output, "topics")
-    table = table.filter(pc.equal(table.column("model_id"), summary.model_id or ""))
     return [
         {"topic_id": r["topic_id"], "label": r["label"], "top_terms": ", ".join(r["top_terms"]), "articles": r["n_articles"], "coherence": round(r["coherence"] or 0.0, 3)}
-        for r in table.sort_by("topic_id").to_pylist()
+        for r in store.model_topics(output, summary.model_id or "").to_pylist()
     ]
 
 

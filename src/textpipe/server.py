@@ -80,13 +80,16 @@ class TemporaryServer:
         return f"http://127.0.0.1:{self.port}/api"
 
     def start(self) -> None:
+        self._spawn()
+        atexit.register(self.stop)
+
+    def _spawn(self) -> None:
         self.port = _free_port()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
             env=self._environment, preexec_fn=_parent_death_signal(),
         )
-        atexit.register(self.stop)
 
     def wait_ready(self, timeout: float) -> None:
         """Return once the API answers; TextpipeError if the server exits or `timeout` seconds pass."""
@@ -95,7 +98,7 @@ class TemporaryServer:
             assert self._process is not None, "start() first"
             code = self._process.poll()
             if code == _PORT_IN_USE_EXIT:  # another process took the port meanwhile
-                self.start()
+                self._spawn()
                 continue
             if code is not None:
                 raise TextpipeError(f"Prefect's temporary server exited with code {code} while starting (is PREFECT_HOME {_prefect_home(self._environment)} writable?)")

@@ -377,13 +377,17 @@ def current_model_path(output: Path) -> Path | None:
     return output / MODELS_DIR / model_id
 
 
-def read_topic_rows(output: Path, model_id: str) -> list[dict]:
-    """A model's rows of the `topics` dataset (without model_id and n_articles); [] if it has none."""
+def model_topics(output: Path, model_id: str) -> pa.Table:
+    """A model's rows of the `topics` dataset, by topic_id (empty if it has none)."""
     import pyarrow.compute as pc
 
     table = read_dataset(output, "topics")
-    table = table.filter(pc.equal(table.column("model_id"), model_id))
-    return [{k: v for k, v in row.items() if k not in ("model_id", "n_articles")} for row in table.to_pylist()]
+    return table.filter(pc.equal(table.column("model_id"), model_id)).sort_by("topic_id")
+
+
+def read_topic_rows(output: Path, model_id: str) -> list[dict]:
+    """A model's topics as the pipeline describes them (without model_id and n_articles)."""
+    return [{k: v for k, v in row.items() if k not in ("model_id", "n_articles")} for row in model_topics(output, model_id).to_pylist()]
 
 
 def set_current_model(output: Path, model_id: str) -> None:
