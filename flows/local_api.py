@@ -26,7 +26,7 @@ def prefect_api() -> Iterator[Callable[[], None]]:
     server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer(dict(os.environ))
     if server is not None:
         server.start()  # stopped at exit, after Prefect's log and event workers have drained
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
     settings = get_current_settings()
     if server is None or settings.api.url or not settings.server.ephemeral.enabled:
@@ -36,5 +36,8 @@ def prefect_api() -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     timeout = settings.server.ephemeral.startup_timeout_seconds
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+    # Heartbeats let a long-lived server mark a vanished flow run as crashed; this
+    # server ends with the command, so nothing could read them. Prefect's heartbeat
+    # thread also sleeps in whole seconds, and the flow waits for it: up to 1 s per run.
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield lambda: server.wait_ready(timeout)

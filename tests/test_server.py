@@ -115,3 +115,27 @@ def test_killed_command_takes_its_temporary_server_along(tmp_path):
             os.killpg(with_group, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+PROBE_SETTINGS = """
+from textpipe_flows.local_api import prefect_api
+with prefect_api() as wait_for_api:
+    wait_for_api()
+    from prefect.settings import get_current_settings
+    settings = get_current_settings()
+    print(settings.api.url or "", settings.flows.heartbeat_frequency)
+"""
+
+
+def test_local_mode_talks_to_the_temporary_server_without_heartbeats(tmp_path):
+    probe = subprocess.run([sys.executable, "-c", PROBE_SETTINGS], env={**local_env(), "PREFECT_HOME": str(tmp_path / "home")},
+                           capture_output=True, text=True, timeout=180, check=True)
+    api_url, heartbeat = probe.stdout.split()
+    assert api_url.startswith("http://127.0.0.1:") and heartbeat == "None"
+
+
+def test_a_configured_api_keeps_prefects_heartbeats(tmp_path):
+    # No server answers here; the probe only reads settings, it makes no call.
+    environment = {**local_env(), "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    probe = subprocess.run([sys.executable, "-c", PROBE_SETTINGS], env=environment, capture_output=True, text=True, timeout=60, check=True)
+    assert probe.stdout.split() == ["http://127.0.0.1:9/api", os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "180")]
