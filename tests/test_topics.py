@@ -9,14 +9,16 @@ import pickle
 import re
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import normalized_mutual_info_score
 
 from textpipe.errors import OutputError
 from textpipe.resources import stop_words
 from textpipe.tokenize import normalize_terms
-from textpipe.topics import MODEL_JSON, MODEL_NPZ, Topic, TopicModel, choose_n_topics, topic_coherence
+from textpipe.topics import MODEL_JSON, MODEL_NPZ, Topic, TopicModel, choose_n_topics, count_terms, topic_coherence
 
 from conftest import BBC
 
@@ -61,6 +63,25 @@ def test_transform_of_training_docs_matches_fit_transform(bbc, nmf5):
     model, weights = nmf5
     again = model.transform(bbc[0])
     np.testing.assert_array_equal(again.argmax(axis=1), weights.argmax(axis=1))
+
+
+def test_arrow_counts_equal_scikit_learns_on_bbc(bbc, nmf5):
+    model, _ = nmf5
+    # Unknown terms, an empty and a null document, and chunks: the cases Arrow handles apart.
+    docs = [*bbc[0], ["qwxzvbn", "pound"], [], None]
+    column = pa.chunked_array([pa.array(docs[:1000], pa.list_(pa.string())), pa.array(docs[1000:], pa.list_(pa.string()))])
+    ours = count_terms(column, pa.array(model.feature_names_, pa.string()))
+    theirs = CountVectorizer(analyzer=lambda doc: doc, vocabulary=model.vocabulary_, dtype=np.float64).transform([d or [] for d in docs])
+    assert ours.shape == theirs.shape and ours.has_sorted_indices
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+
+
+def test_transform_of_an_arrow_column_equals_that_of_lists(bbc, nmf5, lda_small):
+    for model, docs in ((nmf5[0], bbc[0]), (lda_small[0], lda_small[1])):
+        np.testing.assert_array_equal(model.transform(pa.array(docs, pa.list_(pa.string()))), model.transform(docs))
+    with pytest.raises(TypeError, match="list<string>"):
+        nmf5[0].transform(pa.array(["pound"]))
 
 
 def test_rows_are_topic_shares(bbc, nmf5):

@@ -8,12 +8,12 @@ flow decides batching, staging between tasks, retries and artifacts.
 from __future__ import annotations
 
 import random
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,7 @@ _ANALYSIS_COLUMNS = (
 )
 INGESTED = pa.schema([f for f in store.ARTICLES if f.name not in _ANALYSIS_COLUMNS])
 TERMS_FIELD = pa.field("terms", pa.list_(pa.string()))
+T = TypeVar("T")
 
 
 @dataclass
@@ -224,29 +225,32 @@ def score_sentiment(articles: pa.Table, sentences: pa.Table, scorer: FastVader, 
     return articles, sentences
 
 
-def sample_documents(term_lists: Iterator[list[str]], size: int, seed: int) -> list[list[str]]:
+def sample_documents(documents: Iterable[T], size: int, seed: int) -> list[T]:
     """A seeded uniform sample (reservoir) of at most `size` documents from a stream."""
     rng = random.Random(seed)
-    sample: list[list[str]] = []
-    for index, terms in enumerate(term_lists):
+    sample: list[T] = []
+    for index, document in enumerate(documents):
         if index < size:
-            sample.append(terms)
+            sample.append(document)
         else:
             slot = rng.randint(0, index)
             if slot < size:
-                sample[slot] = terms
+                sample[slot] = document
     return sample
 
 
-def assign_topics(model: TopicModel, article_ids: list[str], term_lists: list[list[str]], threshold: float) -> tuple[pa.Table, pa.Table]:
-    """Dominant topic per article and the long-format topic mix (weights >= threshold)."""
-    weights = model.transform(term_lists) if term_lists else np.zeros((0, model.n_topics), np.float32)
+def assign_topics(model: TopicModel, article_ids: pa.Array | pa.ChunkedArray, terms: pa.Array | pa.ChunkedArray, threshold: float) -> tuple[pa.Table, pa.Table]:
+    """Dominant topic per article and the long-format topic mix (weights >= threshold).
+
+    `terms` is a list<string> column, one term list per article of `article_ids`.
+    """
+    weights = model.transform(terms) if len(terms) else np.zeros((0, model.n_topics), np.float32)
     dominant = weights.argmax(axis=1) if len(weights) else np.zeros(0, np.int64)
     dominant_weight = weights[np.arange(len(weights)), dominant] if len(weights) else np.zeros(0, np.float32)
     has_topic = dominant_weight > 0
     dominant_table = pa.table(
         {
-            "article_id": pa.array(article_ids, pa.string()),
+            "article_id": article_ids,
             "topic_id": pa.array(np.where(has_topic, dominant, 0).astype(np.int32), mask=~has_topic),
             "topic_weight": pa.array(dominant_weight.astype(np.float32), mask=~has_topic),
             "model_id": pa.array([model.model_id_] * len(article_ids), pa.string()),
@@ -255,7 +259,7 @@ def assign_topics(model: TopicModel, article_ids: list[str], term_lists: list[li
     rows, cols = np.nonzero(weights >= max(threshold, 1e-9))
     long_table = pa.table(
         {
-            "article_id": pa.array([article_ids[i] for i in rows], pa.string()),
+            "article_id": article_ids.take(pa.array(rows, pa.int64())),
             "model_id": pa.array([model.model_id_] * len(rows), pa.string()),
             "topic_id": pa.array(cols.astype(np.int32)),
             "weight": pa.array(weights[rows, cols].astype(np.float32)),
@@ -287,12 +291,26 @@ class TopicsResult:
     assignment_paths: list[tuple[Path, Path]]  # staged (dominant, long) per batch, in batch order
 
 
-def _staged_terms(paths: Sequence[Path], language: str) -> Iterator[list[str]]:
+def sample_staged_terms(paths: Sequence[Path], language: str | None, size: int, seed: int) -> list[list[str]]:
+    """`sample_documents` over the non-empty term lists of staged batches (of articles in
+    `language`, unless None), materializing only the sampled ones."""
+    eligible_rows = []
     for path in paths:
         table = store.read_staged(path).select(["terms", "language"])
-        for terms, lang in zip(table.column("terms").to_pylist(), table.column("language").to_pylist(), strict=True):
-            if lang == language and terms:
-                yield terms
+        has_terms = pc.greater(pc.list_value_length(table.column("terms")), 0)
+        keep = has_terms if language is None else pc.and_(has_terms, pc.equal(table.column("language"), language))
+        eligible_rows.append(np.flatnonzero(keep.fill_null(False).to_numpy(zero_copy_only=False)))
+    positions = (
+        (batch, int(row)) for batch, rows in enumerate(eligible_rows) for row in rows
+    )
+    sampled = sample_documents(positions, size, seed)
+    terms_at: dict[tuple[int, int], list[str]] = {}
+    for batch, path in enumerate(paths):
+        rows = sorted(row for b, row in sampled if b == batch)
+        if rows:
+            taken = store.read_staged(path).column("terms").take(pa.array(rows, pa.int64())).to_pylist()
+            terms_at.update(zip(((batch, row) for row in rows), taken, strict=True))
+    return [terms_at[position] for position in sampled]
 
 
 _MIN_DOCS_FOR_DF_CUTOFFS = 20
@@ -338,9 +356,9 @@ def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, ou
     wants_other_k = model is not None and settings.n_topics not in (None, 0, model.n_topics)
     fitted = model is None or refit or wants_other_k
     if fitted:
-        sample = sample_documents(_staged_terms(article_paths, settings.language), settings.topic_fit_sample, settings.random_state)
-        if not sample:
-            sample = sample_documents((t for p in article_paths for t in store.read_staged(p).column("terms").to_pylist() if t), settings.topic_fit_sample, settings.random_state)
+        sample = sample_staged_terms(article_paths, settings.language, settings.topic_fit_sample, settings.random_state)
+        if not sample:  # no article in the scored language: topics from all of them
+            sample = sample_staged_terms(article_paths, None, settings.topic_fit_sample, settings.random_state)
         if len(sample) < 2:
             return TopicsResult(model_id="", fitted=False, topics=[], assignment_paths=[])
         model = new_topic_model(settings, sample, model.n_topics if model is not None else None)
@@ -349,7 +367,7 @@ def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, ou
     paths = []
     for index, path in enumerate(article_paths):
         table = store.read_staged(path).select(["article_id", "terms"])
-        dominant, long = assign_topics(model, table.column("article_id").to_pylist(), table.column("terms").to_pylist(), settings.topic_weight_threshold)
+        dominant, long = assign_topics(model, table.column("article_id"), table.column("terms"), settings.topic_weight_threshold)
         paths.append((
             store.write_staged(path.with_name(f"topic-{index:05d}.arrow"), dominant),
             store.write_staged(path.with_name(f"topic-mix-{index:05d}.arrow"), long),

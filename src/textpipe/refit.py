@@ -57,7 +57,8 @@ def reassign_file(path: Path, model: TopicModel, threshold: float, staging: Path
     def groups() -> Iterator[pa.Table]:
         for group in range(parquet.num_row_groups):
             table = parquet.read_row_group(group)
-            dominant, long = assign_topics(model, table.column("article_id").to_pylist(), _terms_of(table), threshold)
+            terms = pa.array(_terms_of(table), pa.list_(pa.string()))
+            dominant, long = assign_topics(model, table.column("article_id"), terms, threshold)
             mixes.append(long)
             yield with_topics(table, dominant)
 
