@@ -101,3 +101,17 @@ def test_readme_data_dictionary_matches_schemas():
         body = section[1].split("\n### ", 1)[0]
         documented = re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE)
         assert documented == schema.names, name
+
+
+def test_a_file_written_before_a_column_existed_reads_it_as_nulls(tmp_path):
+    # An older textpipe wrote runs without stage_seconds; readers see the column, null.
+    old = pa.Table.from_pylist([_runs_row("r-old")], schema=store.RUNS).drop_columns(["stage_seconds"])
+    folder = store.dataset_dir(tmp_path, "runs")
+    folder.mkdir(parents=True)
+    pq.write_table(old, folder / "part-old.parquet")
+    store.write_table(folder / "part-new.parquet", pa.Table.from_pylist([_runs_row("r-new")], schema=store.RUNS), store.RUNS)
+    runs = store.read_dataset(tmp_path, "runs")
+    assert runs.schema.names == store.RUNS.names
+    assert runs.column("run_id").to_pylist() == ["r-new", "r-old"]
+    assert runs.column("stage_seconds").to_pylist() == ["{}", None]
+    assert store.read_dataset(tmp_path, "runs", ["stage_seconds", "run_id"]).column_names == ["stage_seconds", "run_id"]

@@ -273,11 +273,18 @@ def console_script() -> None:
     closed; the interpreter's own teardown of Prefect's large heap would only
     add ~0.4 s to every command, so the process ends without it.
     """
-    code = main()
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_code: list[int] = []
+
+    def exit_without_teardown() -> None:
+        if exit_code:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exit_code[0])
+
+    # Registered first, so it runs last: after the other threads were joined and every other handler ran.
+    atexit.register(exit_without_teardown)
+    exit_code.append(main())
+    sys.exit(exit_code[0])
 
 
 if __name__ == "__main__":
