@@ -115,3 +115,26 @@ def test_a_file_written_before_a_column_existed_reads_it_as_nulls(tmp_path):
     assert runs.column("run_id").to_pylist() == ["r-new", "r-old"]
     assert runs.column("stage_seconds").to_pylist() == ["{}", None]
     assert store.read_dataset(tmp_path, "runs", ["stage_seconds", "run_id"]).column_names == ["stage_seconds", "run_id"]
+
+
+def _staged_articles(folder, name: str, ids_and_sources: list[tuple[str, str]]):
+    now = datetime.now(UTC)
+    rows = [{"article_id": article_id, "source": source, "source_format": "txt", "record": 0, "title": "t", "ingested_at": now, "text": "x",
+             "n_paragraphs": 1, "n_sentences": 2, "n_tokens": 1, "run_id": "r1"} for article_id, source in ids_and_sources]
+    schema = pa.schema([f for f in store.ARTICLES if f.name not in ("topic_id", "topic_weight", "model_id")])
+    return store.write_staged(folder / name, pa.Table.from_pylist(rows, schema=schema))
+
+
+def test_commit_keeps_the_first_copy_of_an_article_repeated_across_batches(tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    articles = [_staged_articles(staging, "a1.arrow", [("a", "first.txt"), ("b", "b.txt")]),
+                _staged_articles(staging, "a2.arrow", [("a", "again.txt"), ("c", "c.txt")])]
+    sentences = [store.write_staged(staging / f"s{i}.arrow", pa.concat_tables([_sentences(a, 2) for a in ids]))
+                 for i, ids in enumerate((["a", "b"], ["a", "c"]))]
+    written = store.commit_batches(tmp_path / "out", "r1", articles, sentences, [], [])
+    assert written == {"articles": 3, "sentences": 6, "rejects": 0, "duplicates_across_batches": 1}
+    stored = store.read_dataset(tmp_path / "out", "articles").to_pandas()
+    assert sorted(stored.article_id) == ["a", "b", "c"]
+    assert stored.set_index("article_id").loc["a", "source"] == "first.txt"
+    assert (store.read_dataset(tmp_path / "out", "sentences").to_pandas().article_id.value_counts() == 2).all()

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 import contextlib
 import itertools
 from contextlib import contextmanager
@@ -421,7 +422,18 @@ def topics_file(output: Path, model_id: str) -> Path:
     return dataset_dir(output, "topics") / f"model-{model_id}.parquet"
 
 
-def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]], kept: set[str], dropped: list[set[str]]) -> Iterator[pa.Table]:
+def _cross_batch_duplicates(paths: list[Path]) -> list[set[str]]:
+    """Per staged batch, the article ids an earlier batch of the run already has."""
+    kept: set[str] = set()
+    dropped: list[set[str]] = []
+    for path in paths:
+        ids = set(read_staged(path).column("article_id").to_pylist())
+        dropped.append(ids & kept)
+        kept |= ids
+    return dropped
+
+
+def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]], dropped: list[set[str]]) -> Iterator[pa.Table]:
     for index, path in enumerate(paths):
         table = read_staged(path)
         if assignments:
@@ -432,28 +444,20 @@ def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]]
         else:
             for name in ("topic_id", "topic_weight", "model_id"):
                 table = table.append_column(ARTICLES.field(name), pa.nulls(table.num_rows, ARTICLES.field(name).type))
-        ids = table.column("article_id").to_pylist()
-        keep_mask = []
-        batch_dropped: set[str] = set()
-        for article_id in ids:
-            is_new = article_id not in kept
-            keep_mask.append(is_new)
-            if is_new:
-                kept.add(article_id)
-            else:
-                batch_dropped.add(article_id)
-        dropped.append(batch_dropped)
-        yield table.filter(pa.array(keep_mask, pa.bool_())) if batch_dropped else table
+        yield _drop_ids(table, dropped[index])
 
 
 def _without(paths: list[Path], dropped: list[set[str]]) -> Iterator[pa.Table]:
+    for index, path in enumerate(paths):
+        yield _drop_ids(read_staged(path), dropped[index])
+
+
+def _drop_ids(table: pa.Table, article_ids: set[str]) -> pa.Table:
     import pyarrow.compute as pc
 
-    for index, path in enumerate(paths):
-        table = read_staged(path)
-        if dropped[index]:
-            table = table.filter(pc.invert(pc.is_in(table.column("article_id"), pa.array(sorted(dropped[index])))))
-        yield table
+    if not article_ids:
+        return table
+    return table.filter(pc.invert(pc.is_in(table.column("article_id"), pa.array(sorted(article_ids), pa.string()))))
 
 
 def _new_rejects(paths: list[Path], seen: set[tuple[str, int | None, str]]) -> Iterator[pa.Table]:
@@ -481,15 +485,20 @@ def commit_batches(
     visible at once but the run counts as committed only when `commit_run`
     adds its `runs` row; `recover` removes the files of a run that never did.
     """
-    kept: set[str] = set()
-    dropped: list[set[str]] = []
+    dropped = _cross_batch_duplicates(articles)
     name = part_name(run_id)
-    # Articles first: that pass learns which repeated copies to drop from the others.
-    written = {"articles": write_batches(dataset_dir(output, "articles") / name, _articles_for_commit(articles, assignments, kept, dropped), ARTICLES)}
-    written["sentences"] = write_batches(dataset_dir(output, "sentences") / name, _without(sentences, dropped), SENTENCES)
+    streams = {
+        "articles": (_articles_for_commit(articles, assignments, dropped), ARTICLES),
+        "sentences": (_without(sentences, dropped), SENTENCES),
+    }
     if assignments:
-        written["article_topics"] = write_batches(dataset_dir(output, "article_topics") / name, _without([long for _, long in assignments], dropped), ARTICLE_TOPICS)
-    written["rejects"] = write_batches(dataset_dir(output, "rejects") / name, _new_rejects(rejects, seen_reject_keys(output)), REJECTS)
+        streams["article_topics"] = (_without([long for _, long in assignments], dropped), ARTICLE_TOPICS)
+    streams["rejects"] = (_new_rejects(rejects, seen_reject_keys(output)), REJECTS)
+    # Parquet encoding and compression run outside the GIL: one thread per dataset
+    # uses every core for what was the run's last single-threaded step.
+    with ThreadPoolExecutor(max_workers=len(streams), thread_name_prefix="commit") as pool:
+        futures = {dataset: pool.submit(write_batches, dataset_dir(output, dataset) / name, tables, schema) for dataset, (tables, schema) in streams.items()}
+        written = {dataset: future.result() for dataset, future in futures.items()}
     written["duplicates_across_batches"] = sum(len(d) for d in dropped)
     return written
 
