@@ -49,8 +49,7 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         staging = store.staging_dir(output, run_id)
         seen_path = store.write_staged(staging / "seen-ids.arrow", pa.table({"article_id": sorted(store.seen_article_ids(output))}))
         discovery = discover(settings.input_dir, settings)
-        to_read, fingerprints, unchanged = pipeline.split_unchanged(discovery.files, store.read_file_manifest(output))
-        file_batches = pipeline.plan_file_batches(to_read, settings)
+        file_batches, fingerprints, unchanged = pipeline.plan_reads(discovery.files, store.read_file_manifest(output), settings)
         lap("discover")
         counts = pipeline.IngestCounts()
         with cpu_pool.for_settings(settings), ThreadPoolExecutor(max_workers=settings.workers) as threads:

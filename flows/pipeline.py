@@ -58,12 +58,12 @@ class InputPlan:
 @task(name="discover", task_run_name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def discover_inputs(settings: Settings) -> InputPlan:
     discovery = discover(settings.input_dir, settings)
-    to_read, fingerprints, unchanged = pipeline.split_unchanged(discovery.files, store.read_file_manifest(settings.output_dir))
+    batches, fingerprints, unchanged = pipeline.plan_reads(discovery.files, store.read_file_manifest(settings.output_dir), settings)
     get_run_logger().info(
         "found %d supported files in %s (%d unchanged since an earlier run, not read again); skipped %d with other extensions; %d path problems",
         len(discovery.files), settings.input_dir, unchanged, sum(discovery.skipped.values()), len(discovery.rejects),
     )
-    return InputPlan(pipeline.plan_file_batches(to_read, settings), fingerprints, unchanged, discovery.skipped, discovery.rejects)
+    return InputPlan(batches, fingerprints, unchanged, discovery.skipped, discovery.rejects)
 
 
 @task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)

@@ -38,3 +38,23 @@ def test_staged_sample_is_the_reservoir_sample_of_the_stream(staged_batches, lan
     sample = sample_staged_terms(paths, language, size, seed=3)
     assert sample == sample_documents(stream, size, seed=3)
     assert len(sample) == min(size, len(stream))
+
+
+def test_plan_reads_skips_unchanged_files_and_batches_the_rest_as_by_size(tmp_path):
+    from pathlib import Path
+
+    from textpipe.config import Settings
+    from textpipe.ingest import discover
+    from textpipe.pipeline import fingerprint, plan_file_batches, plan_reads
+
+    from conftest import bbc_articles
+
+    for path in bbc_articles("business", 60):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    settings = Settings(input_dir=tmp_path, output_dir=Path("unused"), batch_size=2, files_per_batch=7)
+    files = discover(tmp_path, settings).files
+    known = {fingerprint(files[0]), fingerprint(files[5])}
+    batches, fingerprints, unchanged = plan_reads(files, known, settings)
+    rest = [f for i, f in enumerate(files) if i not in (0, 5)]
+    assert unchanged == 2 and [f[0] for f in fingerprints] == [f.relative for f in rest]
+    assert batches == plan_file_batches(rest, settings) and len(batches) > 60 // 7

@@ -75,14 +75,17 @@ class IngestedChunk:
     rejects: list[Reject]
 
 
-def plan_file_batches(files: Sequence[InputFile], settings: Settings) -> list[list[InputFile]]:
-    """Group files into batches of at most `files_per_batch` files and ~`batch_size` articles' bytes."""
+def plan_file_batches(files: Sequence[InputFile], settings: Settings, sizes: Sequence[int] | None = None) -> list[list[InputFile]]:
+    """Group files into batches of at most `files_per_batch` files and ~`batch_size` articles' bytes.
+
+    `sizes` (bytes, one per file) saves a stat per file when the caller has them.
+    """
     max_bytes = settings.batch_size * 4_096
     batches: list[list[InputFile]] = []
     current: list[InputFile] = []
     current_bytes = 0
-    for file in files:
-        size = _size(file)
+    for index, file in enumerate(files):
+        size = sizes[index] if sizes is not None else _size(file)
         if current and (len(current) >= settings.files_per_batch or current_bytes + size > max_bytes):
             batches.append(current)
             current, current_bytes = [], 0
@@ -450,3 +453,10 @@ def split_unchanged(files: Sequence[InputFile], known: set[tuple[str, int, int]]
         if file_print is not None:
             fingerprints.append(file_print)
     return to_read, fingerprints, unchanged
+
+
+def plan_reads(files: Sequence[InputFile], known: set[tuple[str, int, int]], settings: Settings) -> tuple[list[list[InputFile]], list[tuple[str, int, int]], int]:
+    """The files changed since a committed run, in batches; their fingerprints; how many were unchanged."""
+    to_read, fingerprints, unchanged = split_unchanged(files, known)
+    sizes = {relative: size for relative, size, _ in fingerprints}
+    return plan_file_batches(to_read, settings, [sizes.get(file.relative, 0) for file in to_read]), fingerprints, unchanged

@@ -144,14 +144,13 @@ def _walk_tree(walk: _Walk) -> None:
             walk.reject(_printable(relative), RejectReason.BAD_PATH, "file name is not valid UTF-8")
             continue
         path = Path(entry.path)
-        real = real_dir / name
+        target = None
         try:
             linked = entry.is_symlink()
             if linked:
                 target = _resolve_link(walk, entry, relative)
                 if target is None:
                     continue
-                real = target
                 is_dir, is_file = target.is_dir(), target.is_file()
             else:
                 is_dir = entry.is_dir(follow_symlinks=False)
@@ -160,6 +159,7 @@ def _walk_tree(walk: _Walk) -> None:
             walk.reject(relative, RejectReason.UNREADABLE, exc.strerror or exc)
             continue
         if is_dir:
+            real = target or real_dir / name
             if real in chain:
                 walk.reject(relative, RejectReason.SYMLINK_LOOP, "symlink to a folder above it")
                 continue
@@ -167,7 +167,7 @@ def _walk_tree(walk: _Walk) -> None:
             stack.append((iter(children), relative + "/", real, chain | {real}))
         elif is_file:
             # A link's resolved target: the reader refuses to follow links (O_NOFOLLOW).
-            walk.add_file(real if linked else path, relative)
+            walk.add_file(target or path, relative)
         else:
             walk.reject(relative, RejectReason.UNREADABLE, "not a regular file or folder")
 
