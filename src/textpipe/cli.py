@@ -147,9 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from textpipe_flows import cpu_pool
     from textpipe_flows.local_api import prefect_api
 
-    # The API server (local mode) and the worker processes start first and boot
-    # while the flow's modules are imported.
-    with prefect_api() as wait_for_api, cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)):
+    # The worker processes and the API server (local mode) start first and boot
+    # while Prefect and the flow's modules are imported.
+    with cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)), prefect_api() as wait_for_api:
         from textpipe_flows.pipeline import textpipe_run
 
         wait_for_api()
