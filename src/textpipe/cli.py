@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -277,8 +278,9 @@ def console_script() -> None:
 
     def exit_without_teardown() -> None:
         if exit_code:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream
+                    stream.flush()
             os._exit(exit_code[0])
 
     # Registered first, so it runs last: after the other threads were joined and every other handler ran.
