@@ -307,12 +307,13 @@ def sample_staged_terms(paths: Sequence[Path], language: str | None, size: int, 
         (batch, int(row)) for batch, rows in enumerate(eligible_rows) for row in rows
     )
     sampled = sample_documents(positions, size, seed)
+    rows_by_batch: dict[int, list[int]] = {}
+    for batch, row in sampled:
+        rows_by_batch.setdefault(batch, []).append(row)
     terms_at: dict[tuple[int, int], list[str]] = {}
-    for batch, path in enumerate(paths):
-        rows = sorted(row for b, row in sampled if b == batch)
-        if rows:
-            taken = store.read_staged(path).column("terms").take(pa.array(rows, pa.int64())).to_pylist()
-            terms_at.update(zip(((batch, row) for row in rows), taken, strict=True))
+    for batch, rows in rows_by_batch.items():
+        taken = store.read_staged(paths[batch]).column("terms").take(pa.array(rows, pa.int64())).to_pylist()
+        terms_at.update(zip(((batch, row) for row in rows), taken, strict=True))
     return [terms_at[position] for position in sampled]
 
 
