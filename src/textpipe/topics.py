@@ -53,6 +53,11 @@ LABEL_TERMS = 3
 _NMF_SOLVER = "cd"
 _NMF_INIT = "nndsvda"
 _NMF_MAX_ITER = 400
+# The fit stops once the projected gradient has shrunk 1,000-fold, not sklearn's
+# 10,000-fold: a third less fitting time, and NMI against the BBC categories and
+# topic coherence equal or better for K = 5, 10, 20 (and on the 20,000-article
+# benchmark corpus). Transform keeps sklearn's tolerance: it converges fast anyway.
+_NMF_FIT_TOL = 1e-3
 _LDA_MAX_ITER = 10
 _ARRAY_NAMES = {"nmf": ("components", "idf"), "lda": ("components", "exp_dirichlet_component")}
 
@@ -249,6 +254,7 @@ class TopicModel:
             init=_NMF_INIT,
             solver=_NMF_SOLVER,
             max_iter=_NMF_MAX_ITER,
+            tol=_NMF_FIT_TOL,
             random_state=self.random_state,
         )
         weights = nmf.fit_transform(self._tfidf(counts))
