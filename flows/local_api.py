@@ -15,6 +15,11 @@ from contextlib import contextmanager
 from textpipe.server import TemporaryServer
 
 
+def starts_temporary_server() -> bool:
+    """Whether `prefect_api` will start a temporary server (unless a profile names an API)."""
+    return not os.environ.get("PREFECT_API_URL")
+
+
 @contextmanager
 def prefect_api() -> Iterator[Callable[[], None]]:
     """Within the block, Prefect uses the configured API or a temporary server.
@@ -23,7 +28,7 @@ def prefect_api() -> Iterator[Callable[[], None]]:
     """
     # Started before Prefect is imported (~1 s), unless the environment names an API.
     # The server reads the same PREFECT_HOME profile and environment as this process.
-    server = None if os.environ.get("PREFECT_API_URL") else TemporaryServer(dict(os.environ))
+    server = TemporaryServer(dict(os.environ)) if starts_temporary_server() else None
     if server is not None:
         server.start()  # stopped at exit, after Prefect's log and event workers have drained
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings

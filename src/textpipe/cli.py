@@ -146,13 +146,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     _configure_prefect(args.verbose)
     from textpipe.config import Settings
     from textpipe_flows import cpu_pool
-    from textpipe_flows.local_api import prefect_api
+    from textpipe_flows.local_api import prefect_api, starts_temporary_server
 
-    # The worker processes and the API server (local mode) start first and boot
-    # while Prefect and the flow's modules are imported.
-    with cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers)), prefect_api() as wait_for_api:
+    workers = cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers))
+    # With a running server the flow starts once Prefect and the flow's modules
+    # are imported, so the workers boot meanwhile. In local mode the temporary
+    # server needs ~4 s to boot, and the flow waits for it: the workers start
+    # after the imports, so until then the server's boot has a core of its own.
+    local_mode = starts_temporary_server()
+    with contextlib.ExitStack() as stack:
+        if not local_mode:
+            stack.enter_context(workers)
+        wait_for_api = stack.enter_context(prefect_api())
         from textpipe_flows.pipeline import textpipe_run
 
+        if local_mode:
+            stack.enter_context(workers)
         wait_for_api()
         state = textpipe_run(
             input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
