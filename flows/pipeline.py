@@ -32,6 +32,9 @@ from textpipe_flows import cpu_pool, publish
 from textpipe_flows.runners import make_task_runner
 
 
+RUN_TAG = "textpipe"  # the Prefect tag of every run textpipe starts: the deployments' and the CLI's
+
+
 @dataclass
 class IngestResult:
     chunks: list[tuple[Path, Path]]  # (staged articles, staged rejects)

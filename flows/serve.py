@@ -3,23 +3,35 @@
 `serve` needs no work pool or worker and runs fully offline against a local
 server (`textpipe server`): one process registers both deployments and runs
 their scheduled flow runs until it is stopped, which also pauses the schedules.
+It also keeps an automation in the server that marks a textpipe run crashed
+when its heartbeats stop (the machine or the serving process died mid-run).
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from typing import Any
 
-from prefect import serve
+from prefect import get_client, serve
+from prefect.automations import Automation
+from prefect.client.schemas.objects import StateType
 from prefect.deployments.runner import RunnerDeployment
-from prefect.settings import PREFECT_API_URL
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
+from prefect.settings import PREFECT_API_URL, get_current_settings
 
 from textpipe.errors import ConfigError
-from textpipe_flows.pipeline import textpipe_run
+from textpipe_flows.pipeline import RUN_TAG, textpipe_run
 from textpipe_flows.refit import refit_topics
 
 HOURLY = "0 * * * *"
 WEEKLY = "0 3 * * 0"
+UNRESPONSIVE_RUNS_AUTOMATION = "textpipe: mark unresponsive runs crashed"
+# Heartbeats missed before a run counts as gone: one late heartbeat on a busy
+# machine must not crash a healthy run.
+MISSED_HEARTBEATS = 3
 
 
 def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron: str = HOURLY, refit_cron: str = WEEKLY, **run_options: Any) -> list[RunnerDeployment]:
@@ -37,16 +49,57 @@ def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron:
             cron=cron,
             parameters=run_parameters,
             description="New articles from the input folder into the Parquet store (topics from the current model).",
-            tags=["textpipe"],
+            tags=[RUN_TAG],
         ),
         refit_topics.to_deployment(
             name="weekly-refit",
             cron=refit_cron,
             parameters=refit_parameters,
             description="Refit the topic model on the whole store and reassign every article.",
-            tags=["textpipe"],
+            tags=[RUN_TAG],
         ),
     ]
+
+
+def unresponsive_runs_automation(heartbeat_seconds: int) -> Automation:
+    """Marks a textpipe flow run Crashed when, after a heartbeat, neither another
+    heartbeat nor a final state arrives within MISSED_HEARTBEATS intervals.
+
+    Without it a run whose machine died stays Running in the UI for ever, and
+    Prefect's self-hosted server ships no such automation of its own.
+    """
+    return Automation(
+        name=UNRESPONSIVE_RUNS_AUTOMATION,
+        description=f"A textpipe flow run that sent no heartbeat for {MISSED_HEARTBEATS} x {heartbeat_seconds} s "
+        "and reached no final state is marked Crashed. Kept by `textpipe serve`.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed"))},
+            match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
+            match_related=ResourceSpecification({"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RUN_TAG}"}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=MISSED_HEARTBEATS * heartbeat_seconds),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"No heartbeat for {MISSED_HEARTBEATS} x {heartbeat_seconds} s: "
+                                    "the process running this flow run is gone. The next run redoes its articles.")],
+    )
+
+
+def keep_unresponsive_runs_automation() -> Automation | None:
+    """Create the automation, or update it to the current heartbeat setting; None if heartbeats are off."""
+    heartbeat_seconds = get_current_settings().flows.heartbeat_frequency
+    if heartbeat_seconds is None:
+        return None
+    wanted = unresponsive_runs_automation(heartbeat_seconds)
+    with get_client(sync_client=True) as client:
+        existing = client.read_automations_by_name(UNRESPONSIVE_RUNS_AUTOMATION)
+    if not existing:
+        return wanted.create()
+    wanted.id = existing[0].id
+    wanted.update()
+    return wanted
 
 
 def serve_deployments(args: argparse.Namespace) -> None:
@@ -58,4 +111,5 @@ def serve_deployments(args: argparse.Namespace) -> None:
         "language": args.language, "task_runner": args.task_runner, "workers": args.workers,
         "dask_address": args.dask_address, "batch_size": args.batch_size,
     }
+    keep_unresponsive_runs_automation()
     serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron, **run_options))

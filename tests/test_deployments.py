@@ -133,3 +133,35 @@ def test_server_help_defaults_to_this_machine_only():
     assert "default: 127.0.0.1" in text and "default: 4200" in text
     args = build_parser().parse_args(["server"])
     assert (args.host, args.port) == ("127.0.0.1", 4200)
+
+
+def test_unresponsive_runs_automation_crashes_a_silent_textpipe_run(served):
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.schemas.automations import Posture
+
+    from textpipe_flows.pipeline import RUN_TAG
+    from textpipe_flows.serve import MISSED_HEARTBEATS, unresponsive_runs_automation
+
+    automation = unresponsive_runs_automation(60)
+    trigger = automation.trigger
+    assert trigger.posture == Posture.Proactive and trigger.after == {"prefect.flow-run.heartbeat"}
+    # Another heartbeat or any final state within the window keeps the run alive.
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+            "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"} == trigger.expect
+    assert trigger.within.total_seconds() == MISSED_HEARTBEATS * 60 > 60
+    assert trigger.for_each == {"prefect.resource.id"}
+    # Only textpipe's runs: those of both deployments carry its tag.
+    related = trigger.match_related if isinstance(trigger.match_related, list) else [trigger.match_related]
+    assert [dict(r.items()) for r in related] == [{"prefect.resource.role": ["tag"], "prefect.resource.id": [f"prefect.tag.{RUN_TAG}"]}]
+    _, by_name = served
+    assert all(d.tags == [RUN_TAG] for d in by_name.values())
+    assert [a.state for a in automation.actions] == [StateType.CRASHED]
+
+
+def test_no_unresponsive_runs_automation_without_heartbeats():
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from textpipe_flows.serve import keep_unresponsive_runs_automation
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        assert keep_unresponsive_runs_automation() is None

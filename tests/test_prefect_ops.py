@@ -519,6 +519,9 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
             assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"] and not hourly.paused
             assert [s.schedule.cron for s in refit.schedules] == ["0 3 * * 0"] and not refit.paused
             assert hourly.parameters["input_dir"] == str(input_dir.resolve()) and hourly.parameters["workers"] == 1
+            from textpipe_flows.serve import UNRESPONSIVE_RUNS_AUTOMATION
+
+            assert len(client.read_automations_by_name(UNRESPONSIVE_RUNS_AUTOMATION)) == 1
 
             flow_run = client.create_flow_run_from_deployment(hourly.id, parameters={"topics": 3})
             final = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r, 300, "the triggered run")
@@ -534,3 +537,40 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
     finally:
         _stop(serving)
         log.close()
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_path):
+    """The automation `textpipe serve` keeps: a run whose process died turns Crashed, not Running for ever."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from textpipe_flows.serve import MISSED_HEARTBEATS, keep_unresponsive_runs_automation
+
+    heartbeat_seconds = 30  # Prefect's shortest interval
+    with temporary_settings(updates={PREFECT_API_URL: server.api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: heartbeat_seconds}):
+        assert keep_unresponsive_runs_automation() is not None
+    input_dir = tmp_path / "input"
+    bbc_subset(input_dir, 1800)  # ~10 s of work: still running when it is killed
+    env = server.env | {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat_seconds)}
+    running = subprocess.Popen([TEXTPIPE, "run", "--input", str(input_dir), "--output", str(tmp_path / "output"), "--batch-size", "100"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with server.client() as client:
+            def started():
+                assert running.poll() is None, "the run ended before it could be killed"
+                runs = [r for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["textpipe"])))
+                        if r.state and r.state.is_running() and r.parameters.get("input_dir") == str(input_dir)]
+                return runs[0] if runs else None
+
+            flow_run = _poll(started, 120, "the run to start")
+            os.killpg(running.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            crashed = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r,
+                            MISSED_HEARTBEATS * heartbeat_seconds + 120, "the automation to mark the killed run")
+        assert crashed.state.is_crashed(), crashed.state
+        assert "heartbeat" in (crashed.state.message or "")
+        # Not before the heartbeats were due: a healthy run is never crashed early.
+        assert time.monotonic() - killed_at >= heartbeat_seconds
+    finally:
+        _stop(running)

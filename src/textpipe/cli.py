@@ -158,11 +158,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not local_mode:
             stack.enter_context(workers)
         wait_for_api = stack.enter_context(prefect_api())
-        from textpipe_flows.pipeline import textpipe_run
+        from textpipe_flows.pipeline import RUN_TAG, textpipe_run
 
         if local_mode:
             stack.enter_context(workers)
         wait_for_api()
+        from prefect import tags
+
+        # The deployments' tag: the UI filters on it, and the automation that marks
+        # a vanished run crashed (`textpipe serve`) covers these runs too.
+        stack.enter_context(tags(RUN_TAG))
         state = textpipe_run(
             input_dir=str(args.input), output_dir=str(args.output), topics=args.topics, language=args.language,
             task_runner=args.task_runner, workers=args.workers, dask_address=args.dask_address, batch_size=args.batch_size,
@@ -179,10 +184,14 @@ def cmd_refit(args: argparse.Namespace) -> int:
     from textpipe_flows.local_api import prefect_api
 
     with prefect_api() as wait_for_api:
+        from prefect import tags
+
+        from textpipe_flows.pipeline import RUN_TAG
         from textpipe_flows.refit import refit_topics
 
         wait_for_api()
-        return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
+        with tags(RUN_TAG):
+            return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
 
 
 def _report(state) -> int:  # type: ignore[no-untyped-def]
