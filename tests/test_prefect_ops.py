@@ -545,6 +545,7 @@ def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_pat
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from textpipe_flows.pipeline import RUN_TAG
     from textpipe_flows.serve import MISSED_HEARTBEATS, keep_unresponsive_runs_automation
 
     heartbeat_seconds = 30  # Prefect's shortest interval
@@ -559,7 +560,7 @@ def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_pat
         with server.client() as client:
             def started():
                 assert running.poll() is None, "the run ended before it could be killed"
-                runs = [r for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["textpipe"])))
+                runs = [r for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[RUN_TAG])))
                         if r.state and r.state.is_running() and r.parameters.get("input_dir") == str(input_dir)]
                 return runs[0] if runs else None
 
