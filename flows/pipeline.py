@@ -2,7 +2,7 @@
 
 Reads like a table of contents: discover -> ingest [files i/n] -> clean-tokenize
 [batch i/m] -> sentiment [batch i/m], with topics beside it (it needs only the
-tokenized batches) -> write. Tasks pass staged file paths, never article data,
+tokenized batches) -> write, then now and then compact. Tasks pass staged file paths, never article data,
 so Prefect holds nothing big in memory.
 """
 
@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from textpipe import pipeline, store
+from textpipe import compact, pipeline, store
 from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings, parse_topics
 from textpipe.ingest import InputFile, discover
@@ -129,6 +129,13 @@ def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: Top
     return written
 
 
+@task(name="compact", task_run_name="compact", cache_policy=NO_CACHE)
+def compact_store(output: Path, compaction_id: str) -> None:
+    done = compact.compact(output, compaction_id)
+    if done is not None:
+        get_run_logger().info("compacted the store: %s", done.one_line())
+
+
 def new_run_id() -> str:
     """A run's id: UTC start time and the Prefect flow run's id, sortable and traceable to the UI."""
     flow_run_id = flow_run.get_id() or ""
@@ -194,6 +201,8 @@ def textpipe_run(
         store.commit_run(output, summary.runs_row(), staging)
         if not failures:
             store.record_file_manifest(output, run_id, plan.fingerprints)
+        if compact.compaction_due(output, settings.compact_after_runs):
+            compact_store(output, f"{run_id}-compact")
     update_progress_artifact(progress_id, 100.0)
     publish.run_artifacts(summary, output)
     logger.info(summary.one_line())

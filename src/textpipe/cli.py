@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     repair = commands.add_parser("repair", help="check every Parquet file in the output; move corrupt ones aside")
     repair.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder (default: data/processed)")
 
+    compact = commands.add_parser("compact", help="merge the small files of earlier runs into one per dataset",
+                                  description="Merge the files of every run whose files are small (under 64 MB together) into one file per "
+                                  "dataset, so reading the store stays fast. `textpipe run` does this by itself every "
+                                  "TEXTPIPE_COMPACT_AFTER_RUNS runs (default 48).")
+    compact.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder (default: data/processed)")
+    compact.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                         help="if a run is writing the same output, wait up to SECONDS for it (default: exit at once with a message)")
+
     server = commands.add_parser("server", help="start a local Prefect server with its UI (127.0.0.1 by default)")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     server.add_argument("--port", type=int, default=4200, help="port for the UI and API (default: 4200)")
@@ -228,6 +236,21 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compact(args: argparse.Namespace) -> int:
+    import secrets
+    from datetime import UTC, datetime
+
+    from textpipe import compact, store
+
+    if not (args.output / "runs").is_dir():
+        raise ConfigError(f"no runs dataset under {args.output}: run `textpipe run` first")
+    with store.OutputLock(args.output, args.wait_lock):
+        store.recover(args.output)
+        done = compact.compact(args.output, f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}-compact")
+    print(f"textpipe compact: {done.one_line()}" if done else "textpipe compact: nothing to merge (fewer than 2 runs with small files)")
+    return EXIT_OK
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     from textpipe.server import run_server
 
@@ -259,7 +282,7 @@ def _configure_terminal_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO)
 
 
-COMMANDS = {"run": cmd_run, "refit": cmd_refit, "repair": cmd_repair, "server": cmd_server, "serve": cmd_serve}
+COMMANDS = {"run": cmd_run, "refit": cmd_refit, "repair": cmd_repair, "compact": cmd_compact, "server": cmd_server, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     workers: int = Field(2, ge=1)
     dask_address: str | None = None
 
+    # Every run adds a file per dataset; once this many runs have small files, the
+    # run merges them (`textpipe compact`), so reading the store stays fast.
+    compact_after_runs: int = Field(48, ge=2, description="Runs with small files that make a run compact the store.")
+
     # Limits that keep memory bounded on hostile input.
     max_file_bytes: int = Field(256 * 1024 * 1024, ge=1)
     max_decompressed_bytes: int = Field(256 * 1024 * 1024, ge=1)

@@ -119,8 +119,8 @@ REJECTS = _schema(
 
 RUNS = _schema(
     "One row per committed run: what it read, added and rejected.",
-    _field("run_id", pa.string(), "Run id: UTC start time and the first 8 hex digits of the Prefect flow run id, e.g. 20261125T143800Z-1a2b3c4d.", False),
-    _field("flow", pa.string(), "Which flow: textpipe-run or refit-topics.", False),
+    _field("run_id", pa.string(), "Run id: UTC start time and the first 8 hex digits of the Prefect flow run id, e.g. 20261125T143800Z-1a2b3c4d; a compaction's ends in -compact.", False),
+    _field("flow", pa.string(), "Which flow: textpipe-run, refit-topics, or compact (earlier runs' files merged; all counts 0).", False),
     _field("started_at", UTC_TIMESTAMP, "Start (UTC).", False),
     _field("finished_at", UTC_TIMESTAMP, "Commit time (UTC).", False),
     _field("n_files", pa.int64(), "Input files read in this run.", False),
@@ -155,7 +155,7 @@ def part_name(run_id: str) -> str:
     return f"part-{run_id}.parquet"
 
 
-def _tmp_path(final: Path) -> Path:
+def tmp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
@@ -163,12 +163,12 @@ def _tmp_path(final: Path) -> Path:
 def atomic_parquet_writer(final: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
     """A ParquetWriter whose file becomes visible at `final` only when the block succeeds."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(final)
+    tmp = tmp_path(final)
     writer = pq.ParquetWriter(tmp, schema, compression=COMPRESSION)
     try:
         yield writer
         writer.close()
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, final)
     except BaseException:
         writer.close()
@@ -176,7 +176,7 @@ def atomic_parquet_writer(final: Path, schema: pa.Schema) -> Iterator[pq.Parquet
         raise
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -239,13 +239,27 @@ def _read_parquet_files(files: list[Path], schema: pa.Schema, columns: list[str]
     for path in files:
         with pq.ParquetFile(path) as parquet:
             present = set(parquet.schema_arrow.names)
-            table = parquet.read(columns=[name for name in wanted.names if name in present])
-        # `from_arrays` keeps the declared schema even where an old file's missing
-        # column makes a non-nullable field null, as `pyarrow.dataset` does.
-        tables.append(pa.Table.from_arrays(
-            [table.column(field.name).cast(field.type) if field.name in present else pa.nulls(table.num_rows, field.type) for field in wanted],
-            schema=wanted))
+            tables.append(conform(parquet.read(columns=[name for name in wanted.names if name in present]), wanted))
     return pa.concat_tables(tables)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly the columns of `schema`, in order; a column it lacks is all nulls.
+
+    `from_arrays` keeps the declared schema even where an old file's missing column
+    makes a non-nullable field null, as `pyarrow.dataset` does.
+    """
+    present = set(table.column_names)
+    return pa.Table.from_arrays(
+        [table.column(f.name).cast(f.type) if f.name in present else pa.nulls(table.num_rows, f.type) for f in schema],
+        schema=schema)
+
+
+def iter_row_groups(path: Path, schema: pa.Schema) -> Iterator[pa.Table]:
+    """A Parquet file's row groups, one at a time, each conformed to `schema`."""
+    with pq.ParquetFile(path) as parquet:
+        for group in range(parquet.num_row_groups):
+            yield conform(parquet.read_row_group(group), schema)
 
 
 def find_corrupt_files(output: Path, name: str) -> list[Path]:
@@ -271,25 +285,71 @@ def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
     return set(zip(*(table.column(c).to_pylist() for c in ("source", "record", "reason")), strict=True))
 
 
+# Datasets whose part files appear before their run's commit; `runs` is the commit
+# itself, and `topics` files are per model.
+ORPHANABLE = ("articles", "sentences", "article_topics", "rejects")
+
+
 def recover(output: Path) -> list[Path]:
     """Undo what crashed runs left: temp files, staging, and parts of uncommitted runs.
 
     Must run under the output lock, before a new run reads what the store has.
     """
-    removed: list[Path] = []
     shutil.rmtree(output / STAGING_DIR, ignore_errors=True)
     committed = committed_run_ids(output)
-    for name in SCHEMAS:
-        folder = dataset_dir(output, name)
+    compaction = finish_compaction(output, committed)
+    if compaction:
+        log.warning("completed an interrupted compaction: removed %d files it had merged or written", len(compaction))
+    removed: list[Path] = []
+    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {"state": output / "_state", "files-state": files_state_dir(output)}
+    for name, folder in folders.items():
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
-            orphan = path.name.startswith("part-") and path.suffix == ".parquet" and path.stem[5:] not in committed
-            if path.name.startswith(".") and path.name.endswith(".tmp") or (name != "runs" and name != "topics" and orphan):
+            orphan = name in ORPHANABLE and path.name.startswith("part-") and path.suffix == ".parquet" and path.stem[5:] not in committed
+            if path.name.startswith(".") and path.name.endswith(".tmp") or orphan:
                 path.unlink(missing_ok=True)
                 removed.append(path)
     for path in removed:
         log.warning("removed leftover of an interrupted run: %s", path)
+    return compaction + removed
+
+
+def run_files(output: Path, run_id: str) -> list[Path]:
+    """The files a committed run (or a compaction) added: its part of each dataset and of the manifest."""
+    name = part_name(run_id)
+    candidates = [dataset_dir(output, dataset) / name for dataset in SCHEMAS] + [files_state_dir(output) / name]
+    return [path for path in candidates if path.exists()]
+
+
+def compaction_journal(output: Path) -> Path:
+    return output / "_state" / "compaction.json"
+
+
+def write_compaction_journal(output: Path, merged_id: str, run_ids: list[str]) -> None:
+    journal = compaction_journal(output)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(journal)
+    tmp.write_text(json.dumps({"run_id": merged_id, "runs": run_ids}))
+    fsync(tmp)
+    os.replace(tmp, journal)
+
+
+def finish_compaction(output: Path, committed: set[str]) -> list[Path]:
+    """Complete a compaction (see `textpipe.compact`), or undo one that stopped before its commit.
+
+    Committed (its `runs` row exists): the merged files stand, so the merged runs'
+    own files go. Not committed: the merged files go, and the runs keep theirs.
+    """
+    journal = compaction_journal(output)
+    if not journal.exists():
+        return []
+    entry = json.loads(journal.read_text())
+    doomed = entry["runs"] if entry["run_id"] in committed else [entry["run_id"]]
+    removed = [path for run_id in doomed for path in run_files(output, run_id)]
+    for path in removed:
+        path.unlink()
+    journal.unlink()
     return removed
 
 
@@ -305,8 +365,8 @@ def repair(output: Path) -> list[Path]:
     moving = [(name, path) for name, path in corrupt if not path.name.startswith("part-")]
     for part in sorted({path.name for _, path in corrupt if path.name.startswith("part-")}):
         moving += [(name, dataset_dir(output, name) / part) for name in SCHEMAS if (dataset_dir(output, name) / part).exists()]
-        if (_files_state_dir(output) / part).exists():
-            moving.append(("files-state", _files_state_dir(output) / part))
+        if (files_state_dir(output) / part).exists():
+            moving.append(("files-state", files_state_dir(output) / part))
     moved = []
     quarantine = output / "_corrupt"
     for name, path in moving:
@@ -327,7 +387,7 @@ def staging_dir(output: Path, run_id: str) -> Path:
 
 
 def write_staged(path: Path, table: pa.Table) -> Path:
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path)
     with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     os.replace(tmp, path)
@@ -412,7 +472,7 @@ def read_topic_rows(output: Path, model_id: str) -> list[dict]:
 
 def set_current_model(output: Path, model_id: str) -> None:
     pointer = output / MODELS_DIR / "current.json"
-    tmp = _tmp_path(pointer)
+    tmp = tmp_path(pointer)
     tmp.write_text(json.dumps({"model_id": model_id}))
     os.replace(tmp, pointer)
 
@@ -536,12 +596,12 @@ FILES_STATE = pa.schema([
 ])
 
 
-def _files_state_dir(output: Path) -> Path:
+def files_state_dir(output: Path) -> Path:
     return output / "_state" / "files"
 
 
 def read_file_manifest(output: Path) -> set[tuple[str, int, int]]:
-    files = sorted(p for p in _files_state_dir(output).glob("part-*.parquet")) if _files_state_dir(output).is_dir() else []
+    files = sorted(p for p in files_state_dir(output).glob("part-*.parquet")) if files_state_dir(output).is_dir() else []
     if not files:
         return set()
     table = _read_parquet_files(files, FILES_STATE, ["source", "size", "mtime_ns"])
@@ -553,4 +613,4 @@ def record_file_manifest(output: Path, run_id: str, fingerprints: list[tuple[str
     if fingerprints:
         rows = {"source": [f[0] for f in fingerprints], "size": [f[1] for f in fingerprints],
                 "mtime_ns": [f[2] for f in fingerprints], "run_id": [run_id] * len(fingerprints)}
-        write_table(_files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)
+        write_table(files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)

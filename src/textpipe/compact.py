@@ -1,0 +1,160 @@
+"""Compaction: the small files of many runs merged into one per dataset.
+
+Every run adds a file to each dataset it writes, and even a run with nothing new
+adds one to `runs`: after a year of hourly runs a dataset holds thousands of
+files, and reading the store (which every run does) takes seconds. `compact`
+merges the files of the runs whose files are small into `part-<compaction id>`
+files, as one unit that commits like a run does, by its `runs` row:
+
+1. a journal (`_state/compaction.json`) names the merged runs;
+2. the merged files are written hidden, then renamed into place together, the
+   `runs` file last (it holds the compaction's own row: the commit point);
+3. the merged runs' own files are deleted, then the journal.
+
+A reader can see both copies only between steps 2 and 3 (milliseconds). After a
+crash, `store.recover` finishes a committed compaction and undoes the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from textpipe import __version__, store
+
+# A run whose files (all datasets together) are under this size is merged; a
+# bigger one is left as it is, so a compaction never rewrites the bulk of a store.
+SMALL_RUN_BYTES = 64 * 1024 * 1024
+# Rows are buffered to this many bytes before a row group is written: readers get
+# few, large row groups, and memory stays bounded however many files are merged.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+
+MERGED = ("articles", "sentences", "article_topics", "rejects")
+
+
+@dataclass(frozen=True)
+class Compaction:
+    run_id: str
+    runs_merged: int
+    files_before: int
+    files_after: int
+    bytes_written: int
+    seconds: float
+
+    def one_line(self) -> str:
+        return (f"merged the files of {self.runs_merged} runs: {self.files_before} files -> {self.files_after} "
+                f"({self.bytes_written / 1e6:.1f} MB written, {self.seconds:.1f} s)")
+
+
+def small_runs(output: Path, small_run_bytes: int = SMALL_RUN_BYTES) -> list[str]:
+    """Ids of the committed runs (and earlier compactions) whose files together are under `small_run_bytes`."""
+    runs_dir = store.dataset_dir(output, "runs")
+    if not runs_dir.is_dir():
+        return []
+    run_ids = sorted(p.stem[len("part-"):] for p in runs_dir.glob("part-*.parquet"))
+    return [run_id for run_id in run_ids if sum(p.stat().st_size for p in store.run_files(output, run_id)) < small_run_bytes]
+
+
+def compaction_due(output: Path, min_runs: int, small_run_bytes: int = SMALL_RUN_BYTES) -> bool:
+    return len(small_runs(output, small_run_bytes)) >= min_runs
+
+
+def compact(output: Path, run_id: str, small_run_bytes: int = SMALL_RUN_BYTES, min_runs: int = 2) -> Compaction | None:
+    """Merge the files of the small runs under `output` into `part-<run_id>` files.
+
+    Returns None when fewer than `min_runs` runs are small. Call under the
+    output lock, after `store.recover`.
+    """
+    clock = time.perf_counter()
+    started_at = datetime.now(UTC)
+    run_ids = small_runs(output, small_run_bytes)
+    if len(run_ids) < max(min_runs, 2):
+        return None
+    if store.run_files(output, run_id):
+        raise ValueError(f"compaction id {run_id} is already a run of the store under {output}")
+    sources = {run_id: store.run_files(output, run_id) for run_id in run_ids}
+    store.write_compaction_journal(output, run_id, run_ids)
+    hidden: list[tuple[Path, Path]] = []  # (temporary, final)
+    try:
+        for name in MERGED:
+            files = [store.dataset_dir(output, name) / store.part_name(r) for r in run_ids]
+            hidden += _merge(store.dataset_dir(output, name) / store.part_name(run_id), files, store.SCHEMAS[name])
+        manifests = [store.files_state_dir(output) / store.part_name(r) for r in run_ids]
+        hidden += _merge(store.files_state_dir(output) / store.part_name(run_id), manifests, store.FILES_STATE)
+        runs = [store.dataset_dir(output, "runs") / store.part_name(r) for r in run_ids]
+        own_row = _runs_row(run_id, started_at, len(run_ids), time.perf_counter() - clock)
+        commit = _merge(store.dataset_dir(output, "runs") / store.part_name(run_id), runs, store.RUNS, extra=own_row)
+        for tmp, final in hidden + commit:
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp, final in hidden:
+            tmp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+        store.compaction_journal(output).unlink(missing_ok=True)
+        raise
+    store.finish_compaction(output, {run_id})
+    written = store.run_files(output, run_id)
+    return Compaction(
+        run_id=run_id, runs_merged=len(run_ids), files_before=sum(len(files) for files in sources.values()),
+        files_after=len(written), bytes_written=sum(p.stat().st_size for p in written), seconds=time.perf_counter() - clock,
+    )
+
+
+def _merge(final: Path, files: list[Path], schema: pa.Schema, extra: pa.Table | None = None) -> list[tuple[Path, Path]]:
+    """Write the rows of `files` (those that exist), then `extra`, to a hidden file; [(hidden, final)] or []."""
+    tables = (table for path in files if path.exists() for table in store.iter_row_groups(path, schema))
+    if extra is not None:
+        tables = _then(tables, extra)
+    tmp = store.tmp_path(final)
+    writer: pq.ParquetWriter | None = None
+    try:
+        for group in _regroup(tables, ROW_GROUP_BYTES):
+            if writer is None:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(tmp, schema, compression=store.COMPRESSION)
+            writer.write_table(group)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        return []
+    store.fsync(tmp)
+    return [(tmp, final)]
+
+
+def _then(tables: Iterator[pa.Table], last: pa.Table) -> Iterator[pa.Table]:
+    yield from tables
+    yield last
+
+
+def _regroup(tables: Iterator[pa.Table], target_bytes: int) -> Iterator[pa.Table]:
+    """Concatenate consecutive tables into groups of about `target_bytes`."""
+    pending: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        if not table.num_rows:
+            continue
+        pending.append(table)
+        size += table.nbytes
+        if size >= target_bytes:
+            yield pa.concat_tables(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _runs_row(run_id: str, started_at: datetime, runs_merged: int, seconds: float) -> pa.Table:
+    row = {
+        "run_id": run_id, "flow": "compact", "started_at": started_at, "finished_at": datetime.now(UTC),
+        "n_files": 0, "n_unchanged_files": 0, "n_skipped_files": 0, "n_articles_seen": 0, "n_new": 0,
+        "n_duplicates": 0, "n_rejected": 0, "n_topics": 0, "model_id": None, "textpipe_version": __version__,
+        "parameters": store.to_json({"runs_merged": runs_merged}), "stage_seconds": store.to_json({"compact": round(seconds, 3)}),
+    }
+    return pa.Table.from_pylist([row], schema=store.RUNS)

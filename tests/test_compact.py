@@ -1,0 +1,171 @@
+"""Compaction on a store written by real runs: every row kept, one file per
+dataset, safe against a crash at either side of its commit, and done by a run
+itself once enough runs have accumulated."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from textpipe import compact, store
+
+from conftest import bbc_articles
+
+TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
+MERGED_AND_RUNS = (*compact.MERGED, "runs")
+
+
+def _run(input_dir: Path, output: Path, **env: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([TEXTPIPE, "run", "--input", str(input_dir), "--output", str(output), "--topics", "3"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def written_store(tmp_path_factory) -> tuple[Path, Path]:
+    """(input, output) after three runs: business articles and an empty file, then tech articles, then a rerun."""
+    root = tmp_path_factory.mktemp("compact")
+    input_dir, output = root / "input", root / "output"
+    (input_dir / "business").mkdir(parents=True)
+    for path in bbc_articles("business", 25):
+        shutil.copy(path, input_dir / "business" / path.name)
+    (input_dir / "empty.txt").write_text("   \n")
+    _run(input_dir, output)
+    (input_dir / "tech").mkdir()
+    for path in bbc_articles("tech", 25):
+        shutil.copy(path, input_dir / "tech" / path.name)
+    _run(input_dir, output)
+    _run(input_dir, output)
+    return input_dir, output
+
+
+@pytest.fixture
+def store_copy(written_store, tmp_path) -> Path:
+    copy = tmp_path / "output"
+    shutil.copytree(written_store[1], copy)
+    return copy
+
+
+def _rows(output: Path, name: str) -> list[str]:
+    return sorted(map(repr, store.read_dataset(output, name).to_pylist()))
+
+
+def _contents(output: Path) -> dict[str, list[str]]:
+    return {name: _rows(output, name) for name in store.SCHEMAS} | {"manifest": sorted(map(repr, store.read_file_manifest(output)))}
+
+
+def _parquet_files(output: Path, name: str) -> list[Path]:
+    return store.dataset_files(output, name)
+
+
+def test_compaction_keeps_every_row_and_leaves_one_file_per_dataset(store_copy):
+    before = _contents(store_copy)
+    assert len(_parquet_files(store_copy, "runs")) == 3 and len(_parquet_files(store_copy, "articles")) == 2
+    done = compact.compact(store_copy, "20990101T000000Z-test-compact")
+    assert done is not None and done.runs_merged == 3
+    after = _contents(store_copy)
+    for name in (*compact.MERGED, "topics", "manifest"):
+        assert after[name] == before[name], name
+    assert len(before["articles"]) == 50 and len(before["rejects"]) == 1
+    for name in MERGED_AND_RUNS:
+        assert [p.name for p in _parquet_files(store_copy, name)] == ["part-20990101T000000Z-test-compact.parquet"], name
+    runs = store.read_dataset(store_copy, "runs").to_pylist()
+    assert sorted(map(repr, (r for r in runs if r["flow"] != "compact"))) == before["runs"]
+    compaction = [r for r in runs if r["flow"] == "compact"]
+    assert len(compaction) == 1 and compaction[0]["run_id"] == done.run_id and '"runs_merged": 3' in compaction[0]["parameters"]
+    assert not store.compaction_journal(store_copy).exists()
+    assert store.recover(store_copy) == []
+
+
+def test_nothing_to_merge_is_a_no_op(store_copy):
+    assert compact.compact(store_copy, "20990101T000000Z-a-compact") is not None
+    listing = sorted(p.relative_to(store_copy) for p in store_copy.rglob("*"))
+    assert compact.compact(store_copy, "20990101T000001Z-b-compact") is None
+    assert sorted(p.relative_to(store_copy) for p in store_copy.rglob("*")) == listing
+
+
+def test_a_run_bigger_than_the_threshold_is_left_alone(store_copy):
+    sizes = {run_id: sum(p.stat().st_size for p in store.run_files(store_copy, run_id)) for run_id in compact.small_runs(store_copy)}
+    biggest = max(sizes, key=sizes.get)
+    done = compact.compact(store_copy, "20990101T000000Z-test-compact", small_run_bytes=sizes[biggest])
+    assert done is not None and done.runs_merged == 2
+    assert store.run_files(store_copy, biggest), "the big run's files must stay as they were"
+    assert len(_rows(store_copy, "articles")) == 50
+
+
+def _crash_at(monkeypatch, owner, name: str, store_dir: Path, snapshot: Path, when=lambda *args: True) -> None:
+    """Copy the store as it is when `owner.name` is called (what a SIGKILL would leave), then fail."""
+    original = getattr(owner, name)
+
+    def crash(*args, **kwargs):
+        if when(*args):
+            shutil.copytree(store_dir, snapshot)
+            raise KeyboardInterrupt("simulated crash")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, crash)
+
+
+def test_a_crash_before_the_commit_is_undone_by_recover(store_copy, tmp_path, monkeypatch):
+    before = _contents(store_copy)
+    snapshot = tmp_path / "at-crash"
+    # The commit point is the rename of the merged `runs` file; crash just before it,
+    # when every other merged file is already in place.
+    _crash_at(monkeypatch, os, "replace", store_copy, snapshot, when=lambda tmp, final: Path(final).parent.name == "runs")
+    with pytest.raises(KeyboardInterrupt):
+        compact.compact(store_copy, "20990101T000000Z-test-compact")
+    monkeypatch.undo()
+    assert store.compaction_journal(snapshot).exists()
+    assert len(_parquet_files(snapshot, "articles")) == 3, "the merged file was in place beside the runs' own"
+    store.recover(snapshot)
+    assert _contents(snapshot) == before
+    assert not store.compaction_journal(snapshot).exists()
+
+
+def test_a_crash_after_the_commit_is_finished_by_recover(store_copy, tmp_path, monkeypatch):
+    before = _contents(store_copy)
+    snapshot = tmp_path / "at-crash"
+    _crash_at(monkeypatch, store, "finish_compaction", store_copy, snapshot)
+    with pytest.raises(KeyboardInterrupt):
+        compact.compact(store_copy, "20990101T000000Z-test-compact")
+    monkeypatch.undo()
+    assert len(_rows(snapshot, "articles")) == 100, "both copies were visible at the crash"
+    store.recover(snapshot)
+    after = _contents(snapshot)
+    for name in (*compact.MERGED, "topics", "manifest"):
+        assert after[name] == before[name], name
+    assert len(after["runs"]) == len(before["runs"]) + 1
+    for name in MERGED_AND_RUNS:
+        assert len(_parquet_files(snapshot, name)) == 1, name
+
+
+def test_repair_moves_a_corrupt_compacted_file_with_the_rest_of_its_compaction(store_copy):
+    done = compact.compact(store_copy, "20990101T000000Z-test-compact")
+    merged = store.dataset_dir(store_copy, "sentences") / store.part_name(done.run_id)
+    merged.write_bytes(merged.read_bytes()[: merged.stat().st_size // 2])
+    moved = store.repair(store_copy)
+    assert len(moved) == done.files_after
+    assert store.run_files(store_copy, done.run_id) == []
+    # Its record of the input files went too, so the next run reads them all again.
+    assert store.read_file_manifest(store_copy) == set()
+
+
+def test_a_run_compacts_the_store_once_enough_runs_have_small_files(written_store, store_copy):
+    input_dir, _ = written_store
+    assert compact.compact(store_copy, "20990101T000000Z-test-compact") is not None
+    articles = _rows(store_copy, "articles")
+    # After the compaction above, this run's own file makes two small runs.
+    done = _run(input_dir, store_copy, TEXTPIPE_COMPACT_AFTER_RUNS="2")
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " 0 new, " in summary and "(51 unchanged files not read again)" in summary, summary
+    assert _rows(store_copy, "articles") == articles
+    for name in MERGED_AND_RUNS:
+        assert len(_parquet_files(store_copy, name)) == 1, name
+    flows = [r["flow"] for r in store.read_dataset(store_copy, "runs").to_pylist()]
+    assert flows.count("compact") == 2 and flows.count("textpipe-run") == 4
