@@ -32,6 +32,8 @@ def topic_rows(summary: RunSummary, output: Path) -> list[dict]:
 
 
 def sentiment_markdown(summary: RunSummary, output: Path) -> str:
+    if summary.n_new == 0:  # spares a rerun reading the whole articles dataset
+        return "No new articles in this run."
     table = store.read_dataset(output, "articles", ["run_id", "section", "source_format", "sentiment_label", "sentiment_compound"])
     table = table.filter(pc.equal(table.column("run_id"), summary.run_id))
     if table.num_rows == 0:
