@@ -17,7 +17,7 @@ from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
 from textpipe.report import RunSummary
 from textpipe.topics import TopicModel
 from textpipe_flows import publish
-from textpipe_flows.pipeline import new_run_id
+from textpipe_flows.pipeline import new_run_id, untagged_tasks
 
 
 @task(name="fit", task_run_name="fit", cache_policy=NO_CACHE)
@@ -40,7 +40,7 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str | None = 
     started_at = datetime.now(UTC)
     run_id = new_run_id()
     seconds: dict[str, float] = {}
-    with store.OutputLock(output):
+    with store.OutputLock(output), untagged_tasks():
         store.recover(output)
         staging = store.staging_dir(output, run_id)
         clock = time.perf_counter()

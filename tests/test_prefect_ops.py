@@ -207,6 +207,21 @@ def test_served_run_shows_every_stage_as_a_task_run(served_run, server):
     assert all(t.state.is_completed() for t in task_runs), [(t.name, t.state.name) for t in task_runs]
 
 
+@pytest.mark.slow
+def test_the_flow_run_carries_the_textpipe_tag_and_its_task_runs_none(served_run, server):
+    # A tagged task run asks the server for tag concurrency slots before it
+    # starts: at 20,000 articles that stalled whole batches for seconds.
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from textpipe_flows.pipeline import RUN_TAG
+
+    _, _, flow_run, _ = served_run
+    with server.client() as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+    assert RUN_TAG in flow_run.tags
+    assert task_runs and all(not t.tags for t in task_runs), [(t.name, t.tags) for t in task_runs]
+
+
 @pytest.fixture(scope="module")
 def served_artifacts(served_run, server):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
