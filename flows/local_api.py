@@ -42,7 +42,6 @@ def prefect_api() -> Iterator[Callable[[], None]]:
         return
     timeout = settings.server.ephemeral.startup_timeout_seconds
     # Heartbeats let a long-lived server mark a vanished flow run as crashed; this
-    # server ends with the command, so nothing could read them. Prefect's heartbeat
-    # thread also sleeps in whole seconds, and the flow waits for it: up to 1 s per run.
+    # server ends with the command, so nothing could read them.
     with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield lambda: server.wait_ready(timeout)

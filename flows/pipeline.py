@@ -31,8 +31,12 @@ from textpipe.ingest import InputFile, discover
 from textpipe.records import Reject
 from textpipe.report import RunSummary
 from textpipe_flows import cpu_pool, publish
+from textpipe_flows.heartbeats import end_runs_without_joining_heartbeats
 from textpipe_flows.runners import make_task_runner
 
+
+# Every textpipe flow run (the CLI's and the deployments') imports this module first.
+end_runs_without_joining_heartbeats()
 
 RUN_TAG = "textpipe"  # the Prefect tag of every run textpipe starts: the deployments' and the CLI's
 

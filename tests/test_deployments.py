@@ -165,3 +165,35 @@ def test_no_unresponsive_runs_automation_without_heartbeats():
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         assert keep_unresponsive_runs_automation() is None
+
+
+def test_a_flow_run_ends_without_waiting_for_its_heartbeat_thread():
+    # Prefect's heartbeat thread sleeps in whole seconds and a sync run joins it
+    # at its end; textpipe's flows module turns that join off (flows/heartbeats.py).
+    import logging
+    import threading
+
+    from prefect import flow_engine
+
+    import textpipe_flows.pipeline  # noqa: F401 - importing it is what switches the join off
+
+    class Engine:  # what the heartbeat thread uses of a flow run engine
+        heartbeat_seconds = 30
+        flow_run = None
+        logger = logging.getLogger("test")
+
+        def _build_heartbeat_event_template(self):
+            return {}, []
+
+        def _emit_flow_run_heartbeat(self, resource, related):
+            self.emitted = True
+
+    engine = Engine()
+    before = set(threading.enumerate())
+    with flow_engine._send_heartbeats(engine):
+        started = set(threading.enumerate()) - before
+    assert len(started) == 1
+    heartbeat_thread = started.pop()
+    assert heartbeat_thread.is_alive(), "the run's end waited for the heartbeat thread"
+    heartbeat_thread.join(timeout=3)
+    assert not heartbeat_thread.is_alive() and engine.emitted
