@@ -169,3 +169,18 @@ def test_a_run_compacts_the_store_once_enough_runs_have_small_files(written_stor
         assert len(_parquet_files(store_copy, name)) == 1, name
     flows = [r["flow"] for r in store.read_dataset(store_copy, "runs").to_pylist()]
     assert flows.count("compact") == 2 and flows.count("textpipe-run") == 4
+
+
+def test_the_compact_command_reports_what_it_merged_and_waits_for_no_running_run(store_copy):
+    done = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (compaction,) = [r["run_id"] for r in store.read_dataset(store_copy, "runs").to_pylist() if r["flow"] == "compact"]
+    written = len(store.run_files(store_copy, compaction))
+    assert written == 6  # articles, sentences, article_topics, rejects, runs, and the input-file manifest
+    assert done.stdout.startswith(f"textpipe compact: merged the files of 3 runs: 12 files -> {written} ("), done.stdout
+    again = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "nothing to merge" in again.stdout, again.stdout + again.stderr
+    with store.OutputLock(store_copy):
+        locked = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
+    assert locked.returncode != 0 and "another textpipe run is writing" in locked.stderr, locked.stderr
+    assert len(locked.stderr.strip().splitlines()) == 1
