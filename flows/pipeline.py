@@ -221,7 +221,10 @@ def textpipe_run(
         if not failures:
             store.record_file_manifest(output, run_id, plan.fingerprints)
         if compact.compaction_due(output, settings.compact_after_runs):
-            compact_store(output, f"{run_id}-compact")
+            # The run is committed: a failed compaction shows as a failed task, and the next run tries again.
+            compaction = compact_store(output, f"{run_id}-compact", return_state=True)
+            if not compaction.is_completed():
+                logger.warning("compaction failed; the run's data is committed, the next run tries again: %s", compaction.message)
     update_progress_artifact(progress_id, 100.0)
     publish.run_artifacts(summary, output)
     logger.info(summary.one_line())

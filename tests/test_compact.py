@@ -184,3 +184,20 @@ def test_the_compact_command_reports_what_it_merged_and_waits_for_no_running_run
         locked = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
     assert locked.returncode != 0 and "another textpipe run is writing" in locked.stderr, locked.stderr
     assert len(locked.stderr.strip().splitlines()) == 1
+
+
+def test_a_failed_compaction_leaves_the_committed_run_and_the_store_as_they_were(written_store, store_copy):
+    # Runs never read `article_topics`, so a damaged file there lets the run commit
+    # and then makes its compaction fail half way.
+    input_dir, _ = written_store
+    damaged = sorted((store_copy / "article_topics").glob("part-*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    articles = _rows(store_copy, "articles")
+    runs_files = len(_parquet_files(store_copy, "runs"))
+    done = _run(input_dir, store_copy, TEXTPIPE_COMPACT_AFTER_RUNS="2")
+    assert " 0 new, " in done.stdout.strip().splitlines()[-1]
+    assert _rows(store_copy, "articles") == articles
+    assert len(_parquet_files(store_copy, "runs")) == runs_files + 1, "the run committed; nothing was merged"
+    assert "compact" not in [r["flow"] for r in store.read_dataset(store_copy, "runs").to_pylist()]
+    assert not store.compaction_journal(store_copy).exists()
+    assert not [p for p in store_copy.rglob("*") if p.name.endswith(".tmp") or "-compact" in p.name]
