@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from textpipe import compact, store
@@ -91,7 +92,7 @@ def test_nothing_to_merge_is_a_no_op(store_copy):
 
 
 def test_a_run_bigger_than_the_threshold_is_left_alone(store_copy):
-    sizes = {run_id: sum(p.stat().st_size for p in store.run_files(store_copy, run_id)) for run_id in compact.small_runs(store_copy)}
+    sizes = {run_id: sum(p.stat().st_size for p in store.run_files(store_copy, run_id).values()) for run_id in compact.small_runs(store_copy)}
     biggest = max(sizes, key=sizes.get)
     done = compact.compact(store_copy, "20990101T000000Z-test-compact", small_run_bytes=sizes[biggest])
     assert done is not None and done.runs_merged == 2
@@ -115,9 +116,10 @@ def _crash_at(monkeypatch, owner, name: str, store_dir: Path, snapshot: Path, wh
 def test_a_crash_before_the_commit_is_undone_by_recover(store_copy, tmp_path, monkeypatch):
     before = _contents(store_copy)
     snapshot = tmp_path / "at-crash"
-    # The commit point is the rename of the merged `runs` file; crash just before it,
-    # when every other merged file is already in place.
-    _crash_at(monkeypatch, os, "replace", store_copy, snapshot, when=lambda tmp, final: Path(final).parent.name == "runs")
+    # The commit point is the rename of the merged `runs` file to its visible name;
+    # crash just before it, when every other merged file is already in place.
+    _crash_at(monkeypatch, os, "replace", store_copy, snapshot,
+              when=lambda tmp, final: Path(final).parent.name == "runs" and not Path(final).name.startswith("."))
     with pytest.raises(KeyboardInterrupt):
         compact.compact(store_copy, "20990101T000000Z-test-compact")
     monkeypatch.undo()
@@ -151,7 +153,7 @@ def test_repair_moves_a_corrupt_compacted_file_with_the_rest_of_its_compaction(s
     merged.write_bytes(merged.read_bytes()[: merged.stat().st_size // 2])
     moved = store.repair(store_copy)
     assert len(moved) == done.files_after
-    assert store.run_files(store_copy, done.run_id) == []
+    assert store.run_files(store_copy, done.run_id) == {}
     # Its record of the input files went too, so the next run reads them all again.
     assert store.read_file_manifest(store_copy) == set()
 
@@ -201,3 +203,18 @@ def test_a_failed_compaction_leaves_the_committed_run_and_the_store_as_they_were
     assert "compact" not in [r["flow"] for r in store.read_dataset(store_copy, "runs").to_pylist()]
     assert not store.compaction_journal(store_copy).exists()
     assert not [p for p in store_copy.rglob("*") if p.name.endswith(".tmp") or "-compact" in p.name]
+
+
+def test_a_file_from_before_a_column_existed_is_merged_with_that_column_null(store_copy):
+    # An older textpipe wrote `runs` without stage_seconds (non-nullable today):
+    # readers see it as null, and the merged file must keep it so.
+    old = sorted(store.dataset_dir(store_copy, "runs").glob("part-*.parquet"))[0]
+    old_run = old.stem[len("part-"):]
+    pq.write_table(pq.read_table(old).drop_columns(["stage_seconds"]), old)
+    before = {r["run_id"]: r for r in store.read_dataset(store_copy, "runs").to_pylist()}
+    assert before[old_run]["stage_seconds"] is None
+    done = compact.compact(store_copy, "20990101T000000Z-test-compact")
+    assert done is not None and done.runs_merged == 3
+    after = {r["run_id"]: r for r in store.read_dataset(store_copy, "runs").to_pylist()}
+    assert {k: v for k, v in after.items() if k != done.run_id} == before
+    assert len(_parquet_files(store_copy, "runs")) == 1

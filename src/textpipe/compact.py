@@ -17,6 +17,7 @@ crash, `store.recover` finishes a committed compaction and undoes the rest.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -25,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from textpipe import __version__, store
 
@@ -59,7 +59,7 @@ def small_runs(output: Path, small_run_bytes: int = SMALL_RUN_BYTES) -> list[str
     if not runs_dir.is_dir():
         return []
     run_ids = sorted(p.stem[len("part-"):] for p in runs_dir.glob("part-*.parquet"))
-    return [run_id for run_id in run_ids if sum(p.stat().st_size for p in store.run_files(output, run_id)) < small_run_bytes]
+    return [run_id for run_id in run_ids if sum(p.stat().st_size for p in store.run_files(output, run_id).values()) < small_run_bytes]
 
 
 def compaction_due(output: Path, min_runs: int, small_run_bytes: int = SMALL_RUN_BYTES) -> bool:
@@ -103,35 +103,18 @@ def compact(output: Path, run_id: str, small_run_bytes: int = SMALL_RUN_BYTES, m
     written = store.run_files(output, run_id)
     return Compaction(
         run_id=run_id, runs_merged=len(run_ids), files_before=sum(len(files) for files in sources.values()),
-        files_after=len(written), bytes_written=sum(p.stat().st_size for p in written), seconds=time.perf_counter() - clock,
+        files_after=len(written), bytes_written=sum(p.stat().st_size for p in written.values()), seconds=time.perf_counter() - clock,
     )
 
 
 def _merge(final: Path, files: list[Path], schema: pa.Schema, extra: pa.Table | None = None) -> list[tuple[Path, Path]]:
     """Write the rows of `files` (those that exist), then `extra`, to a hidden file; [(hidden, final)] or []."""
-    tables = (table for path in files if path.exists() for table in store.iter_row_groups(path, schema))
-    if extra is not None:
-        tables = _then(tables, extra)
-    tmp = store.tmp_path(final)
-    writer: pq.ParquetWriter | None = None
-    try:
-        for group in _regroup(tables, ROW_GROUP_BYTES):
-            if writer is None:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(tmp, schema, compression=store.COMPRESSION)
-            writer.write_table(group)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        return []
-    store.fsync(tmp)
-    return [(tmp, final)]
-
-
-def _then(tables: Iterator[pa.Table], last: pa.Table) -> Iterator[pa.Table]:
-    yield from tables
-    yield last
+    present = [path for path in files if path.exists()]
+    schema = store.schema_admitting(present, schema)
+    tables = itertools.chain((table for path in present for table in store.iter_row_groups(path, schema)), [store.conform(extra, schema)] if extra is not None else [])
+    # A name recover removes (".…tmp") until it is renamed to `final`.
+    hidden = store.tmp_path(final)
+    return [(hidden, final)] if store.write_batches(hidden, _regroup(tables, ROW_GROUP_BYTES), schema) else []
 
 
 def _regroup(tables: Iterator[pa.Table], target_bytes: int) -> Iterator[pa.Table]:

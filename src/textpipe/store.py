@@ -315,11 +315,24 @@ def recover(output: Path) -> list[Path]:
     return compaction + removed
 
 
-def run_files(output: Path, run_id: str) -> list[Path]:
-    """The files a committed run (or a compaction) added: its part of each dataset and of the manifest."""
+def run_files(output: Path, run_id: str) -> dict[str, Path]:
+    """The files a committed run (or a compaction) added, by dataset: its part of each, and of the manifest ("files-state")."""
     name = part_name(run_id)
-    candidates = [dataset_dir(output, dataset) / name for dataset in SCHEMAS] + [files_state_dir(output) / name]
-    return [path for path in candidates if path.exists()]
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in SCHEMAS} | {"files-state": files_state_dir(output) / name}
+    return {dataset: path for dataset, path in candidates.items() if path.exists()}
+
+
+def schema_admitting(files: list[Path], schema: pa.Schema) -> pa.Schema:
+    """`schema`, with its non-nullable fields made nullable where one of `files` lacks them.
+
+    Such a file (from an older textpipe) reads that column as nulls; a Parquet
+    writer refuses nulls in a non-nullable field, so a file that merges it must say so.
+    """
+    missing = set()
+    for path in files:
+        with pq.ParquetFile(path) as parquet:
+            missing |= set(schema.names) - set(parquet.schema_arrow.names)
+    return pa.schema([field.with_nullable(True) if field.name in missing else field for field in schema], metadata=schema.metadata)
 
 
 def compaction_journal(output: Path) -> Path:
@@ -346,7 +359,7 @@ def finish_compaction(output: Path, committed: set[str]) -> list[Path]:
         return []
     entry = json.loads(journal.read_text())
     doomed = entry["runs"] if entry["run_id"] in committed else [entry["run_id"]]
-    removed = [path for run_id in doomed for path in run_files(output, run_id)]
+    removed = [path for run_id in doomed for path in run_files(output, run_id).values()]
     for path in removed:
         path.unlink()
     journal.unlink()
@@ -363,10 +376,8 @@ def repair(output: Path) -> list[Path]:
     """
     corrupt = [(name, path) for name in SCHEMAS for path in find_corrupt_files(output, name)]
     moving = [(name, path) for name, path in corrupt if not path.name.startswith("part-")]
-    for part in sorted({path.name for _, path in corrupt if path.name.startswith("part-")}):
-        moving += [(name, dataset_dir(output, name) / part) for name in SCHEMAS if (dataset_dir(output, name) / part).exists()]
-        if (files_state_dir(output) / part).exists():
-            moving.append(("files-state", files_state_dir(output) / part))
+    for run_id in sorted({path.stem[len("part-"):] for _, path in corrupt if path.name.startswith("part-")}):
+        moving += list(run_files(output, run_id).items())
     moved = []
     quarantine = output / "_corrupt"
     for name, path in moving:
