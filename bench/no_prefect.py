@@ -47,7 +47,7 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
     with store.OutputLock(output):
         store.recover(output)
         staging = store.staging_dir(output, run_id)
-        seen_path = store.write_staged(staging / "seen-ids.arrow", pa.table({"article_id": sorted(store.seen_article_ids(output))}))
+        seen_path = store.write_staged(staging / "seen-ids.arrow", store.seen_article_ids(output))
         discovery = discover(settings.input_dir, settings)
         file_batches, fingerprints, unchanged = pipeline.plan_reads(discovery.files, store.read_file_manifest(output), settings)
         lap("discover")

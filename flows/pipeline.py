@@ -189,7 +189,7 @@ def textpipe_run(
         if removed:
             logger.warning("cleaned %d files left by an interrupted run", len(removed))
         staging = store.staging_dir(output, run_id)
-        seen_path = store.write_staged(staging / "seen-ids.arrow", pa.table({"article_id": sorted(store.seen_article_ids(output))}))
+        seen_path = store.write_staged(staging / "seen-ids.arrow", store.seen_article_ids(output))
         clock = time.perf_counter()
         plan = discover_inputs(settings)
         file_batches, skipped, path_rejects = plan.batches, plan.skipped, plan.path_rejects

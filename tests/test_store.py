@@ -3,8 +3,9 @@ and the README's data dictionary kept true to the schemas."""
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -138,3 +139,17 @@ def test_commit_keeps_the_first_copy_of_an_article_repeated_across_batches(tmp_p
     assert sorted(stored.article_id) == ["a", "b", "c"]
     assert stored.set_index("article_id").loc["a", "source"] == "first.txt"
     assert (store.read_dataset(tmp_path / "out", "sentences").to_pandas().article_id.value_counts() == 2).all()
+
+
+def test_table_from_rows_equals_arrow_conversion_of_the_same_rows():
+    started = datetime(2026, 11, 26, 4, 30, 1, 123456, tzinfo=UTC)
+    rows = [{
+        "run_id": "20261126T043001Z-1a2b3c4d", "flow": "textpipe-run", "started_at": started,
+        "finished_at": started + timedelta(seconds=2.5), "n_files": 3, "n_unchanged_files": 2_225, "n_skipped_files": 0,
+        "n_articles_seen": 10, "n_new": 9, "n_duplicates": 1, "n_rejected": 0, "n_topics": 20, "model_id": model_id,
+        "textpipe_version": "0.1.0", "parameters": json.dumps({"input_dir": "data/raw — “quoted”"}), "stage_seconds": "{}",
+    } for model_id in ("ca3420c1690b3e43", None)]
+    built = store.table_from_rows(rows, store.RUNS)
+    assert built.schema == store.RUNS
+    assert built.equals(pa.Table.from_pylist(rows, schema=store.RUNS))
+    assert store.table_from_rows([], store.RUNS).schema == store.RUNS

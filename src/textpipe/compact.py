@@ -140,4 +140,4 @@ def _runs_row(run_id: str, started_at: datetime, runs_merged: int, seconds: floa
         "n_duplicates": 0, "n_rejected": 0, "n_topics": 0, "model_id": None, "textpipe_version": __version__,
         "parameters": store.to_json({"runs_merged": runs_merged}), "stage_seconds": store.to_json({"compact": round(seconds, 3)}),
     }
-    return pa.Table.from_pylist([row], schema=store.RUNS)
+    return store.table_from_rows([row], store.RUNS)

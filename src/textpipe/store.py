@@ -18,11 +18,14 @@ import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
+import io
 import itertools
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -219,7 +222,7 @@ def read_dataset(output: Path, name: str, columns: list[str] | None = None) -> p
     schema = SCHEMAS[name]
     files = dataset_files(output, name)
     if not files:
-        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        return empty_table(schema if columns is None else pa.schema([schema.field(name) for name in columns]))
     try:
         return _read_parquet_files(files, schema, columns)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -241,6 +244,32 @@ def _read_parquet_files(files: list[Path], schema: pa.Schema, columns: list[str]
             present = set(parquet.schema_arrow.names)
             tables.append(conform(parquet.read(columns=[name for name in wanted.names if name in present]), wanted))
     return pa.concat_tables(tables)
+
+
+def table_from_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows of JSON-able values (datetimes allowed; no NaN) as a table of `schema`.
+
+    Through Arrow's JSON reader because pyarrow imports pandas (~0.2 s) the first
+    time it converts a Python value itself, and a run with nothing new builds no
+    other Arrow data from Python: this keeps pandas out of a rerun.
+    """
+    import pyarrow.json as pj
+
+    lines = "\n".join(json.dumps(row, default=_json_value, allow_nan=False) for row in rows).encode()
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    table = pj.read_json(io.BytesIO(lines), parse_options=options) if rows else empty_table(schema)
+    return table.select(schema.names).cast(schema)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table of `schema` with no rows (`Schema.empty_table` would import pandas)."""
+    return pa.Table.from_batches([], schema)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -276,8 +305,10 @@ def committed_run_ids(output: Path) -> set[str]:
     return set(read_dataset(output, "runs", ["run_id"]).column("run_id").to_pylist())
 
 
-def seen_article_ids(output: Path) -> set[str]:
-    return set(read_dataset(output, "articles", ["article_id"]).column("article_id").to_pylist())
+def seen_article_ids(output: Path) -> pa.Table:
+    """Every article id in the store, once: the table a run's ingest workers stage and read."""
+    ids = read_dataset(output, "articles", ["article_id"]).column("article_id")
+    return pa.table({"article_id": pc.unique(ids)})
 
 
 def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
@@ -469,11 +500,18 @@ def current_model_path(output: Path) -> Path | None:
 
 
 def model_topics(output: Path, model_id: str) -> pa.Table:
-    """A model's rows of the `topics` dataset, by topic_id (empty if it has none)."""
-    import pyarrow.compute as pc
+    """A model's rows of the `topics` dataset, by topic_id (empty if it has none).
 
-    table = read_dataset(output, "topics")
-    return table.filter(pc.equal(table.column("model_id"), model_id)).sort_by("topic_id")
+    Each model's rows live in its own file (`write_topics`), so only that file is read.
+    """
+    path = topics_file(output, model_id)
+    if not path.exists():
+        return empty_table(TOPICS)
+    try:
+        table = _read_parquet_files([path], TOPICS, None)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise OutputError(f"cannot read dataset 'topics': corrupt Parquet file(s): {path} ({exc}); run `textpipe repair --output {output}`") from exc
+    return table.sort_by("topic_id")
 
 
 def read_topic_rows(output: Path, model_id: str) -> list[dict]:
@@ -523,8 +561,6 @@ def _without(paths: list[Path], dropped: list[set[str]]) -> Iterator[pa.Table]:
 
 
 def _drop_ids(table: pa.Table, article_ids: set[str]) -> pa.Table:
-    import pyarrow.compute as pc
-
     if not article_ids:
         return table
     return table.filter(pc.invert(pc.is_in(table.column("article_id"), pa.array(sorted(article_ids), pa.string()))))
@@ -575,8 +611,6 @@ def commit_batches(
 
 def write_topics(output: Path, model_id: str, topics: list[dict]) -> None:
     """(Re)write the topics file of a model with article counts from the whole store."""
-    import pyarrow.compute as pc
-
     table = read_dataset(output, "articles", ["model_id", "topic_id"])
     table = table.filter(pc.equal(table.column("model_id"), model_id))
     counts = {row["topic_id"]: row["topic_id_count"] for row in table.group_by("topic_id").aggregate([("topic_id", "count")]).to_pylist()}
@@ -586,7 +620,7 @@ def write_topics(output: Path, model_id: str, topics: list[dict]) -> None:
 
 def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
     """The commit point: the `runs` row makes the run's files part of the store."""
-    write_table(dataset_dir(output, "runs") / part_name(runs_row["run_id"]), pa.Table.from_pylist([runs_row], schema=RUNS), RUNS)
+    write_table(dataset_dir(output, "runs") / part_name(runs_row["run_id"]), table_from_rows([runs_row], RUNS), RUNS)
     if runs_row.get("model_id"):
         set_current_model(output, runs_row["model_id"])
     if staging is not None:
@@ -622,6 +656,5 @@ def read_file_manifest(output: Path) -> set[tuple[str, int, int]]:
 def record_file_manifest(output: Path, run_id: str, fingerprints: list[tuple[str, int, int]]) -> None:
     """Remember files a committed run read in full; call only after `commit_run`."""
     if fingerprints:
-        rows = {"source": [f[0] for f in fingerprints], "size": [f[1] for f in fingerprints],
-                "mtime_ns": [f[2] for f in fingerprints], "run_id": [run_id] * len(fingerprints)}
-        write_table(files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)
+        rows = [{"source": source, "size": size, "mtime_ns": mtime_ns, "run_id": run_id} for source, size, mtime_ns in fingerprints]
+        write_table(files_state_dir(output) / part_name(run_id), table_from_rows(rows, FILES_STATE), FILES_STATE)
