@@ -254,7 +254,7 @@ def textpipe_executable(override: Path | None) -> Path:
 
 def textpipe_cmd(exe: Path, corpus_txt: Path, out: Path, workers: int, extra: list[str]) -> list[str]:
     return [str(exe), "run", "--input", str(corpus_txt), "--output", str(out),
-            "--task-runner", "processes", "--topics", str(N_TOPICS), "--workers", str(workers), *extra]
+            "--topics", str(N_TOPICS), "--workers", str(workers), *extra]
 
 
 def baseline_cmd(corpus_txt: Path, out: Path) -> list[str]:

@@ -167,7 +167,7 @@ def textpipe_run(
     output_dir: str = "data/processed",
     topics: int | str | None = None,
     language: str = "en",
-    task_runner: str = "threads",
+    task_runner: str = "processes",
     workers: int = 2,
     dask_address: str | None = None,
     batch_size: int = 1_000,

@@ -1,4 +1,4 @@
-"""Task runners by name: threads (default), processes, or Dask (local cluster or an address).
+"""Task runners by name: processes (default), threads, or Dask (local cluster or an address).
 
 "processes" runs tasks in threads whose CPU-bound stage functions go to a
 worker-process pool (see `cpu_pool`); Dask runs the tasks themselves on Dask workers.

@@ -458,35 +458,38 @@ def test_run_after_refit_uses_the_refitted_model(history):
     assert_store_is_sound(output)
 
 
-# ---------------------------------------------------------------- 4. Dask gives the same data as threads
+# ---------------------------------------------------------------- 4. Dask and threads give the same data as the default
 
 
 @pytest.mark.slow
-def test_dask_runner_writes_the_same_data_as_threads(server, tmp_path):
+def test_dask_and_threads_runners_write_the_same_data_as_the_default(server, tmp_path):
     input_dir = tmp_path / "input"
     shutil.copytree(RAW, input_dir)
     bbc_subset(input_dir / "bbc-more", 100, skip=100)
-    outputs = {"threads": tmp_path / "threads", "dask": tmp_path / "dask"}
+    outputs = {runner: tmp_path / runner for runner in ("default", "threads", "dask")}
     # A small batch size so Dask gets several batches to spread over its workers.
     common = ("--input", str(input_dir), "--batch-size", "40")
-    ok(textpipe("run", *common, "--output", str(outputs["threads"]), env=server.env))
+    ok(textpipe("run", *common, "--output", str(outputs["default"]), env=server.env))
+    ok(textpipe("run", *common, "--output", str(outputs["threads"]), "--task-runner", "threads", env=server.env))
     # Dask in local mode (no PREFECT_API_URL), the way `textpipe run --task-runner dask` is
     # used most: the workers must report to the run's temporary server.
     local = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     ok(textpipe("run", *common, "--output", str(outputs["dask"]), "--task-runner", "dask", "--workers", "2", env=local))
-    threads, dask = Snapshot.of(outputs["threads"]), Snapshot.of(outputs["dask"])
-    assert threads.last_run().n_new > 100
+    snapshots = {runner: Snapshot.of(output) for runner, output in outputs.items()}
+    assert snapshots["default"].last_run().n_new > 100
     keys = {"articles": ["article_id"], "sentences": ["article_id", "sentence_index"], "topics": ["model_id", "topic_id"],
             "article_topics": ["article_id", "model_id", "topic_id"], "rejects": ["source", "record"]}
-    for name, key in keys.items():
-        a, b = (s.tables[name] for s in (threads, dask))
-        if a.empty and b.empty:
-            continue
-        drop = [c for c in ("run_id", "ingested_at", "rejected_at") if c in a.columns]
-        a = a.drop(columns=drop).sort_values(key).reset_index(drop=True)
-        b = b.drop(columns=drop).sort_values(key).reset_index(drop=True)
-        pd.testing.assert_frame_equal(a, b, obj=name)
-    assert json.loads(dask.last_run().parameters)["task_runner"] == "dask"
+    for other in ("threads", "dask"):
+        for name, key in keys.items():
+            a, b = (snapshots[runner].tables[name] for runner in ("default", other))
+            if a.empty and b.empty:
+                continue
+            drop = [c for c in ("run_id", "ingested_at", "rejected_at") if c in a.columns]
+            a = a.drop(columns=drop).sort_values(key).reset_index(drop=True)
+            b = b.drop(columns=drop).sort_values(key).reset_index(drop=True)
+            pd.testing.assert_frame_equal(a, b, obj=f"{name}: default against {other}")
+    parameters = {runner: json.loads(snapshot.last_run().parameters)["task_runner"] for runner, snapshot in snapshots.items()}
+    assert parameters == {"default": "processes", "threads": "threads", "dask": "dask"}
 
 
 def test_dask_workers_report_to_the_api_of_the_run():

@@ -106,8 +106,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="number of topics K, or 'auto' to choose K by coherence; a K other than the current model's fits a new model "
                         "(default: keep the current model; 10 topics for the first one)")
     parser.add_argument("--language", default="en", help="language that gets sentiment scores, ISO 639-1 (default: en; only en ships)")
-    parser.add_argument("--task-runner", choices=("threads", "processes", "dask"), default="threads",
-                        help="threads (default), processes (uses every core for CPU-bound stages), or dask")
+    parser.add_argument("--task-runner", choices=("threads", "processes", "dask"), default="processes",
+                        help="processes (default: tasks in threads, CPU-bound stages in --workers worker processes), "
+                        "threads (everything in this process), or dask")
     parser.add_argument("--workers", type=int, default=2, help="parallel workers for the task runner (default: 2)")
     parser.add_argument("--dask-address", default=None, help="address of an existing Dask scheduler (with --task-runner dask); default: a local cluster")
     parser.add_argument("--batch-size", type=int, default=1000, help="articles per batch task (default: 1000)")
