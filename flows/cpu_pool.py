@@ -51,14 +51,16 @@ def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
 
 
 @contextmanager
-def for_settings(settings: Settings) -> Iterator[None]:
-    """Within the block, `run` uses a process pool if the settings ask for processes.
+def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterator[None]:
+    """Within the block, `run` uses a process pool if the settings ask for processes,
+    and `bytes_to_read` (if known) is enough work to repay the workers' start-up.
 
     An enclosing block's pool is reused: the CLI opens one before it imports
     the flow, so the workers warm up meanwhile, and while Prefect's local server starts.
     """
     global _pool
-    if settings.task_runner != "processes" or _pool is not None:
+    too_little = bytes_to_read is not None and bytes_to_read < settings.worker_pool_min_bytes
+    if settings.task_runner != "processes" or _pool is not None or too_little:
         yield
         return
     context = multiprocessing.get_context("forkserver")

@@ -63,6 +63,10 @@ class InputPlan:
     skipped: dict[str, int]
     path_rejects: list[Reject]
 
+    @property
+    def bytes_to_read(self) -> int:
+        return sum(size for _, size, _ in self.fingerprints)
+
 
 @task(name="discover", task_run_name="discover", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def discover_inputs(settings: Settings) -> InputPlan:
@@ -197,7 +201,7 @@ def textpipe_run(
         progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
         counts = pipeline.IngestCounts()
         failures: list[str] = []
-        with cpu_pool.for_settings(settings), make_task_runner(settings) as runner:
+        with cpu_pool.for_settings(settings, plan.bytes_to_read), make_task_runner(settings) as runner:
             ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures)
             for result in ingested:
                 counts.add(result.counts)

@@ -202,8 +202,10 @@ def test_repeated_sigkill_then_one_run_equals_a_clean_run(input_dir, server_env,
     while attempt < len(plan):
         delay = plan[attempt]
         committed = committed_runs(output)
-        # Every third run uses worker processes, so the kill also hits a process pool.
-        proc = start_run(input_dir, output, server_env, "processes" if attempt % 3 == 2 else "threads")
+        # Every third run uses worker processes (even for a few files), so the kill also hits a process pool.
+        pooled = attempt % 3 == 2
+        env = {**server_env, "TEXTPIPE_WORKER_POOL_MIN_BYTES": "0"} if pooled else server_env
+        proc = start_run(input_dir, output, env, "processes" if pooled else "threads")
         if delay is None:
             while proc.poll() is None and not writing_now(output, committed):
                 time.sleep(0.002)

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # ~19 s against ~41 s; a rerun with nothing new pays ~0.1 s for the idle pool.
     task_runner: TaskRunnerName = "processes"
     workers: int = Field(2, ge=1)
+    # The worker processes take ~1.3 s to start (NLTK's import alone is ~1 s); one
+    # core does ~1.5 MB of articles per second, two ~3 MB: below ~4 MB, threads finish first.
+    worker_pool_min_bytes: int = Field(
+        4 * 1024 * 1024, ge=0, description="Fewest input bytes to read for which a run starts worker processes."
+    )
     dask_address: str | None = None
 
     # Every run adds a file per dataset; once this many runs have small files, the

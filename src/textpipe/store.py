@@ -301,6 +301,10 @@ def find_corrupt_files(output: Path, name: str) -> list[Path]:
     return bad
 
 
+def has_committed_runs(output: Path) -> bool:
+    return bool(dataset_files(output, "runs"))
+
+
 def committed_run_ids(output: Path) -> set[str]:
     return set(read_dataset(output, "runs", ["run_id"]).column("run_id").to_pylist())
 

@@ -1,0 +1,36 @@
+"""cpu_pool: stage functions go to worker processes only when the settings ask for
+processes and the run has enough to read to repay the workers' start-up."""
+
+from __future__ import annotations
+
+import os
+
+from textpipe.config import Settings
+from textpipe_flows import cpu_pool
+
+PROCESSES = Settings(task_runner="processes", workers=1, worker_pool_min_bytes=1_000)
+
+
+def where_run() -> int:
+    return cpu_pool.run(os.getpid)
+
+
+def test_enough_to_read_runs_stage_functions_in_a_worker_process():
+    with cpu_pool.for_settings(PROCESSES, bytes_to_read=1_000):
+        assert where_run() != os.getpid()
+    assert where_run() == os.getpid()
+
+
+def test_too_little_to_read_or_threads_runs_them_here():
+    with cpu_pool.for_settings(PROCESSES, bytes_to_read=999):
+        assert where_run() == os.getpid()
+    with cpu_pool.for_settings(Settings(task_runner="threads", worker_pool_min_bytes=0), bytes_to_read=10**9):
+        assert where_run() == os.getpid()
+
+
+def test_workers_started_before_the_flow_serve_it_whatever_it_reads():
+    # The CLI starts them (size unknown) before a first run's flow, which then finds little to read.
+    with cpu_pool.for_settings(PROCESSES):
+        worker = where_run()
+        with cpu_pool.for_settings(PROCESSES, bytes_to_read=0):
+            assert where_run() == worker != os.getpid()
