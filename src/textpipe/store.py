@@ -660,5 +660,8 @@ def read_file_manifest(output: Path) -> set[tuple[str, int, int]]:
 def record_file_manifest(output: Path, run_id: str, fingerprints: list[tuple[str, int, int]]) -> None:
     """Remember files a committed run read in full; call only after `commit_run`."""
     if fingerprints:
-        rows = [{"source": source, "size": size, "mtime_ns": mtime_ns, "run_id": run_id} for source, size, mtime_ns in fingerprints]
-        write_table(files_state_dir(output) / part_name(run_id), table_from_rows(rows, FILES_STATE), FILES_STATE)
+        # Columns, not `table_from_rows`: 0.05 s instead of 0.4 s for 100,000 files,
+        # in a run that read files and so has imported pandas anyway.
+        rows = {"source": [f[0] for f in fingerprints], "size": [f[1] for f in fingerprints],
+                "mtime_ns": [f[2] for f in fingerprints], "run_id": [run_id] * len(fingerprints)}
+        write_table(files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)
