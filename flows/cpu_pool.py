@@ -50,6 +50,17 @@ def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
             pool.submit(_started)
 
 
+def wants_workers(settings: Settings, bytes_to_read: int | None = None) -> bool:
+    """Whether stage functions go to worker processes (a size of None: not known yet)."""
+    if settings.task_runner != "processes":
+        return False
+    return bytes_to_read is None or bytes_to_read >= settings.worker_pool_min_bytes
+
+
+def workers_active() -> bool:
+    return _pool is not None
+
+
 @contextmanager
 def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterator[None]:
     """Within the block, `run` uses a process pool if the settings ask for processes,
@@ -59,8 +70,7 @@ def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterat
     the flow, so the workers warm up meanwhile, and while Prefect's local server starts.
     """
     global _pool
-    too_little = bytes_to_read is not None and bytes_to_read < settings.worker_pool_min_bytes
-    if settings.task_runner != "processes" or _pool is not None or too_little:
+    if _pool is not None or not wants_workers(settings, bytes_to_read):
         yield
         return
     context = multiprocessing.get_context("forkserver")

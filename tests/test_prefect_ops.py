@@ -523,8 +523,11 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
     input_dir, output = tmp_path / "input", tmp_path / "output"
     bbc_subset(input_dir, 8, skip=300)
     log = (tmp_path / "serve.log").open("w")
+    # Worker processes even for these few files: a scheduled run starts its pool inside the
+    # process Prefect's runner starts for it, and that path must work too.
+    env = server.env | {"TEXTPIPE_WORKER_POOL_MIN_BYTES": "0"}
     serving = subprocess.Popen([TEXTPIPE, "serve", "--input", str(input_dir), "--output", str(output), "--workers", "1"],
-                               env=server.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with server.client() as client:
             def served():
@@ -547,6 +550,10 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
             run = Snapshot.of(output).last_run()
             assert run.run_id.endswith(flow_run.id.hex[:8]) and run.n_new == len(read(output, "articles")) > 0
             assert run.n_topics == 3
+            from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+            logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))]
+            assert any("stages run in 1 worker process" in message for message in logs), logs
 
             serving.send_signal(signal.SIGTERM)
             serving.wait(timeout=60)
