@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     files_per_batch: int = Field(1_000, ge=1)
     # Worker processes for the CPU-bound stages by default: at 2,225 BBC articles a
     # first run took 4.6-5.1 s against 7.1-7.3 s in threads (the GIL), at 20,000
-    # ~19 s against ~41 s; a rerun with nothing new pays ~0.1 s for the idle pool.
+    # ~19 s against ~41 s.
     task_runner: TaskRunnerName = "processes"
     workers: int = Field(2, ge=1)
     # The worker processes take ~1.3 s to start (NLTK's import alone is ~1 s); one

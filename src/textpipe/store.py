@@ -222,13 +222,16 @@ def read_dataset(output: Path, name: str, columns: list[str] | None = None) -> p
     schema = SCHEMAS[name]
     files = dataset_files(output, name)
     if not files:
-        return empty_table(schema if columns is None else pa.schema([schema.field(name) for name in columns]))
+        return empty_table(schema if columns is None else pa.schema([schema.field(column) for column in columns]))
     try:
         return _read_parquet_files(files, schema, columns)
     except (pa.ArrowInvalid, OSError) as exc:
-        bad = find_corrupt_files(output, name)
-        where = ", ".join(str(p) for p in bad) or str(dataset_dir(output, name))
-        raise OutputError(f"cannot read dataset '{name}': corrupt Parquet file(s): {where} ({exc}); run `textpipe repair --output {output}`") from exc
+        raise _corrupt(output, name, find_corrupt_files(output, name), exc) from exc
+
+
+def _corrupt(output: Path, name: str, bad: list[Path], exc: Exception) -> OutputError:
+    where = ", ".join(str(p) for p in bad) or str(dataset_dir(output, name))
+    return OutputError(f"cannot read dataset '{name}': corrupt Parquet file(s): {where} ({exc}); run `textpipe repair --output {output}`")
 
 
 def _read_parquet_files(files: list[Path], schema: pa.Schema, columns: list[str] | None) -> pa.Table:
@@ -514,7 +517,7 @@ def model_topics(output: Path, model_id: str) -> pa.Table:
     try:
         table = _read_parquet_files([path], TOPICS, None)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise OutputError(f"cannot read dataset 'topics': corrupt Parquet file(s): {path} ({exc}); run `textpipe repair --output {output}`") from exc
+        raise _corrupt(output, "topics", [path], exc) from exc
     return table.sort_by("topic_id")
 
 
