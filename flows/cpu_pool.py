@@ -54,7 +54,7 @@ def wants_workers(settings: Settings, bytes_to_read: int | None = None) -> bool:
     """Whether stage functions go to worker processes (a size of None: not known yet)."""
     if settings.task_runner != "processes":
         return False
-    return bytes_to_read is None or bytes_to_read >= settings.worker_pool_min_bytes
+    return bytes_to_read is None or 0 < bytes_to_read >= settings.worker_pool_min_bytes
 
 
 def workers_active() -> bool:

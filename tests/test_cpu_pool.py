@@ -24,6 +24,8 @@ def test_enough_to_read_runs_stage_functions_in_a_worker_process():
 def test_too_little_to_read_or_threads_runs_them_here():
     with cpu_pool.for_settings(PROCESSES, bytes_to_read=999):
         assert where_run() == os.getpid()
+    with cpu_pool.for_settings(Settings(task_runner="processes", worker_pool_min_bytes=0), bytes_to_read=0):
+        assert where_run() == os.getpid()  # nothing to read: no workers even with no minimum
     with cpu_pool.for_settings(Settings(task_runner="threads", worker_pool_min_bytes=0), bytes_to_read=10**9):
         assert where_run() == os.getpid()
 

@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     # ~19 s against ~41 s.
     task_runner: TaskRunnerName = "processes"
     workers: int = Field(2, ge=1)
-    # The worker processes take ~1.3 s to start (NLTK's import alone is ~1 s); one
-    # core does ~1.5 MB of articles per second, two ~3 MB: below ~4 MB, threads finish first.
+    # The worker processes take ~1.3 s to start (NLTK's import alone is ~1 s). New
+    # articles on top of a BBC store, with a server: 2.4 MB took 3.8 s in threads
+    # and 4.8 s with workers, 4.9 MB 5.7-6.2 s and 5.0-5.5 s, 9.8 MB 9.3-10.0 s and 6.3-6.4 s.
     worker_pool_min_bytes: int = Field(
         4 * 1024 * 1024, ge=0, description="Fewest input bytes to read for which a run starts worker processes."
     )
