@@ -50,7 +50,7 @@ def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
             pool.submit(_started)
 
 
-def wants_workers(settings: Settings, bytes_to_read: int | None = None) -> bool:
+def _wants_workers(settings: Settings, bytes_to_read: int | None = None) -> bool:
     """Whether stage functions go to worker processes (a size of None: not known yet)."""
     if settings.task_runner != "processes":
         return False
@@ -70,7 +70,7 @@ def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterat
     the flow, so the workers warm up meanwhile, and while Prefect's local server starts.
     """
     global _pool
-    if _pool is not None or not wants_workers(settings, bytes_to_read):
+    if _pool is not None or not _wants_workers(settings, bytes_to_read):
         yield
         return
     context = multiprocessing.get_context("forkserver")

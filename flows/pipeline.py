@@ -201,8 +201,8 @@ def textpipe_run(
         progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
         counts = pipeline.IngestCounts()
         failures: list[str] = []
-        _log_where_stages_run(settings, plan)
         with cpu_pool.for_settings(settings, plan.bytes_to_read), make_task_runner(settings) as runner:
+            _log_where_stages_run(settings, plan)
             ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures)
             for result in ingested:
                 counts.add(result.counts)
@@ -241,7 +241,7 @@ def textpipe_run(
 def _log_where_stages_run(settings: Settings, plan: InputPlan) -> None:
     if not plan.batches or settings.task_runner != "processes":
         return
-    in_workers = cpu_pool.workers_active() or cpu_pool.wants_workers(settings, plan.bytes_to_read)
+    in_workers = cpu_pool.workers_active()
     get_run_logger().info("%.1f MB to read: stages run in %s", plan.bytes_to_read / 1e6,
                           f"{settings.workers} worker process{'es' if settings.workers > 1 else ''}" if in_workers else "threads (too little to start worker processes for)")
 

@@ -55,10 +55,7 @@ class Compaction:
 
 def small_runs(output: Path, small_run_bytes: int = SMALL_RUN_BYTES) -> list[str]:
     """Ids of the committed runs (and earlier compactions) whose files together are under `small_run_bytes`."""
-    runs_dir = store.dataset_dir(output, "runs")
-    if not runs_dir.is_dir():
-        return []
-    run_ids = sorted(p.stem[len("part-"):] for p in runs_dir.glob("part-*.parquet"))
+    run_ids = [run_id for run_id in map(store.run_id_of, store.dataset_files(output, "runs")) if run_id]
     return [run_id for run_id in run_ids if sum(p.stat().st_size for p in store.run_files(output, run_id).values()) < small_run_bytes]
 
 

@@ -158,6 +158,13 @@ def part_name(run_id: str) -> str:
     return f"part-{run_id}.parquet"
 
 
+def run_id_of(path: Path) -> str | None:
+    """The run id in a `part_name` file name; None for any other name."""
+    if path.name.startswith("part-") and path.suffix == ".parquet":
+        return path.stem[len("part-"):]
+    return None
+
+
 def tmp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
@@ -219,19 +226,24 @@ def dataset_files(output: Path, name: str) -> list[Path]:
 
 def read_dataset(output: Path, name: str, columns: list[str] | None = None) -> pa.Table:
     """Read a whole dataset (or some columns); an absent dataset is an empty table."""
+    return _read_dataset_files(output, name, dataset_files(output, name), columns)
+
+
+def _read_dataset_files(output: Path, name: str, files: list[Path], columns: list[str] | None) -> pa.Table:
+    """Read some of a dataset's files; a corrupt one is an OutputError that says what to do."""
     schema = SCHEMAS[name]
-    files = dataset_files(output, name)
     if not files:
-        return empty_table(schema if columns is None else pa.schema([schema.field(column) for column in columns]))
+        return empty_table(_selected(schema, columns))
     try:
         return _read_parquet_files(files, schema, columns)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise _corrupt(output, name, find_corrupt_files(output, name), exc) from exc
+        bad = find_corrupt_files(output, name)
+        where = ", ".join(str(p) for p in bad) or str(dataset_dir(output, name))
+        raise OutputError(f"cannot read dataset '{name}': corrupt Parquet file(s): {where} ({exc}); run `textpipe repair --output {output}`") from exc
 
 
-def _corrupt(output: Path, name: str, bad: list[Path], exc: Exception) -> OutputError:
-    where = ", ".join(str(p) for p in bad) or str(dataset_dir(output, name))
-    return OutputError(f"cannot read dataset '{name}': corrupt Parquet file(s): {where} ({exc}); run `textpipe repair --output {output}`")
+def _selected(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
+    return schema if columns is None else pa.schema([schema.field(name) for name in columns])
 
 
 def _read_parquet_files(files: list[Path], schema: pa.Schema, columns: list[str] | None) -> pa.Table:
@@ -240,7 +252,7 @@ def _read_parquet_files(files: list[Path], schema: pa.Schema, columns: list[str]
     File by file rather than through `pyarrow.dataset`, whose import also imports
     pandas: ~0.2 s at the start of every command, most of a rerun's own work.
     """
-    wanted = schema if columns is None else pa.schema([schema.field(name) for name in columns])
+    wanted = _selected(schema, columns)
     tables = []
     for path in files:
         with pq.ParquetFile(path) as parquet:
@@ -344,7 +356,8 @@ def recover(output: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
-            orphan = name in ORPHANABLE and path.name.startswith("part-") and path.suffix == ".parquet" and path.stem[5:] not in committed
+            run_id = run_id_of(path)
+            orphan = name in ORPHANABLE and run_id is not None and run_id not in committed
             if path.name.startswith(".") and path.name.endswith(".tmp") or orphan:
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -413,8 +426,8 @@ def repair(output: Path) -> list[Path]:
     the input marked as read, or the surviving sentences duplicated).
     """
     corrupt = [(name, path) for name in SCHEMAS for path in find_corrupt_files(output, name)]
-    moving = [(name, path) for name, path in corrupt if not path.name.startswith("part-")]
-    for run_id in sorted({path.stem[len("part-"):] for _, path in corrupt if path.name.startswith("part-")}):
+    moving = [(name, path) for name, path in corrupt if run_id_of(path) is None]
+    for run_id in sorted({run_id_of(path) for _, path in corrupt} - {None}):
         moving += list(run_files(output, run_id).items())
     moved = []
     quarantine = output / "_corrupt"
@@ -512,13 +525,7 @@ def model_topics(output: Path, model_id: str) -> pa.Table:
     Each model's rows live in its own file (`write_topics`), so only that file is read.
     """
     path = topics_file(output, model_id)
-    if not path.exists():
-        return empty_table(TOPICS)
-    try:
-        table = _read_parquet_files([path], TOPICS, None)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise _corrupt(output, "topics", [path], exc) from exc
-    return table.sort_by("topic_id")
+    return _read_dataset_files(output, "topics", [path] if path.exists() else [], None).sort_by("topic_id")
 
 
 def read_topic_rows(output: Path, model_id: str) -> list[dict]:
