@@ -62,18 +62,21 @@ def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron:
 
 
 def unresponsive_runs_automation(heartbeat_seconds: int) -> Automation:
-    """Marks a textpipe flow run Crashed when, after a heartbeat, neither another
-    heartbeat nor a final state arrives within MISSED_HEARTBEATS intervals.
+    """Marks a textpipe flow run Crashed when, after it turned Running or sent a
+    heartbeat, neither a heartbeat nor a final state arrives within
+    MISSED_HEARTBEATS intervals.
 
     Without it a run whose machine died stays Running in the UI for ever, and
-    Prefect's self-hosted server ships no such automation of its own.
+    Prefect's self-hosted server ships no such automation of its own. The window
+    also opens on Running because a run's first heartbeat leaves its process
+    after the run turned Running: a run killed in between sent none.
     """
     return Automation(
         name=UNRESPONSIVE_RUNS_AUTOMATION,
         description=f"A textpipe flow run that sent no heartbeat for {MISSED_HEARTBEATS} x {heartbeat_seconds} s "
         "and reached no final state is marked Crashed. Kept by `textpipe serve`.",
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
             expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed"))},
             match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
             match_related=ResourceSpecification({"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RUN_TAG}"}),

@@ -144,7 +144,7 @@ def test_unresponsive_runs_automation_crashes_a_silent_textpipe_run(served):
 
     automation = unresponsive_runs_automation(60)
     trigger = automation.trigger
-    assert trigger.posture == Posture.Proactive and trigger.after == {"prefect.flow-run.heartbeat"}
+    assert trigger.posture == Posture.Proactive and trigger.after == {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}
     # Another heartbeat or any final state within the window keeps the run alive.
     assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
             "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"} == trigger.expect

@@ -566,11 +566,17 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
 
 @pytest.mark.slow
 def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_path):
-    """The automation `textpipe serve` keeps: a run whose process died turns Crashed, not Running for ever."""
+    """The automation `textpipe serve` keeps: a run whose process died turns Crashed, not Running for ever.
+
+    Two runs: one killed mid-flow, and one whose process died after it turned
+    Running but before its first heartbeat reached the server (a Running run
+    with no process behind it), which only the Running event can catch.
+    """
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.states import Running
 
-    from textpipe_flows.pipeline import RUN_TAG
+    from textpipe_flows.pipeline import RUN_TAG, textpipe_run
     from textpipe_flows.serve import MISSED_HEARTBEATS, keep_unresponsive_runs_automation
 
     heartbeat_seconds = 30  # Prefect's shortest interval
@@ -583,19 +589,23 @@ def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_pat
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with server.client() as client:
+            silent = client.create_flow_run(textpipe_run, parameters={"input_dir": "never-read"}, tags=[RUN_TAG])
+            assert client.set_flow_run_state(silent.id, Running()).state.is_running()
+
             def started():
                 assert running.poll() is None, "the run ended before it could be killed"
                 runs = [r for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[RUN_TAG])))
                         if r.state and r.state.is_running() and r.parameters.get("input_dir") == str(input_dir)]
                 return runs[0] if runs else None
 
-            flow_run = _poll(started, 120, "the run to start")
+            killed = _poll(started, 120, "the run to start")
             os.killpg(running.pid, signal.SIGKILL)
             killed_at = time.monotonic()
-            crashed = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r,
-                            MISSED_HEARTBEATS * heartbeat_seconds + 120, "the automation to mark the killed run")
-        assert crashed.state.is_crashed(), crashed.state
-        assert "heartbeat" in (crashed.state.message or "")
+            for flow_run in (killed, silent):
+                crashed = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r,
+                                MISSED_HEARTBEATS * heartbeat_seconds + 120, f"the automation to mark {flow_run.name}")
+                assert crashed.state.is_crashed(), crashed.state
+                assert "heartbeat" in (crashed.state.message or "")
         # Not before the heartbeats were due: a healthy run is never crashed early.
         assert time.monotonic() - killed_at >= heartbeat_seconds
     finally:
