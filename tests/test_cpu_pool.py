@@ -36,3 +36,18 @@ def test_workers_started_before_the_flow_serve_it_whatever_it_reads():
         worker = where_run()
         with cpu_pool.for_settings(PROCESSES, bytes_to_read=0):
             assert where_run() == worker != os.getpid()
+
+
+def collector_state() -> tuple[bool, tuple[int, int, int], int]:
+    import gc
+
+    return gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_workers_collect_garbage_again_once_warmed_up():
+    # The forkserver imports textpipe with the collector off (forkserver_start);
+    # a worker left that way would never free a reference cycle.
+    with cpu_pool.for_settings(PROCESSES, bytes_to_read=1_000):
+        enabled, thresholds, frozen = cpu_pool.run(collector_state)
+    assert enabled and thresholds == cpu_pool._WORKER_GC_THRESHOLDS
+    assert frozen > 100_000  # the imports and warmed caches, left out of every pass

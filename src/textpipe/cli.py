@@ -19,6 +19,7 @@ from pathlib import Path
 
 from textpipe import __version__
 from textpipe.errors import ConfigError, TextpipeError
+from textpipe.startup import collector_paused
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -161,15 +162,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     # after the imports, so until then the server's boot has a core of its own.
     local_mode = starts_temporary_server()
     with contextlib.ExitStack() as stack:
-        if not local_mode:
-            stack.enter_context(_early_workers(args))
-        wait_for_api = stack.enter_context(prefect_api())
-        from textpipe_flows.pipeline import RUN_TAG, textpipe_run
+        with collector_paused():
+            if not local_mode:
+                stack.enter_context(_early_workers(args))
+            wait_for_api = stack.enter_context(prefect_api())
+            from textpipe_flows.pipeline import RUN_TAG, textpipe_run
 
-        if local_mode:
-            stack.enter_context(_early_workers(args))
+            if local_mode:
+                stack.enter_context(_early_workers(args))
+            from prefect import tags
         wait_for_api()
-        from prefect import tags
 
         # The deployments' tag: the UI filters on it, and the automation that marks
         # a vanished run crashed (`textpipe serve`) covers these runs too.
@@ -205,12 +207,13 @@ def cmd_refit(args: argparse.Namespace) -> int:
     _configure_prefect(args.verbose)
     from textpipe_flows.local_api import prefect_api
 
-    with prefect_api() as wait_for_api:
-        from prefect import tags
+    with contextlib.ExitStack() as stack:
+        with collector_paused():
+            wait_for_api = stack.enter_context(prefect_api())
+            from prefect import tags
 
-        from textpipe_flows.pipeline import RUN_TAG
-        from textpipe_flows.refit import refit_topics
-
+            from textpipe_flows.pipeline import RUN_TAG
+            from textpipe_flows.refit import refit_topics
         wait_for_api()
         with tags(RUN_TAG):
             return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
