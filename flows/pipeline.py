@@ -198,7 +198,7 @@ def textpipe_run(
         plan = discover_inputs(settings)
         file_batches, skipped, path_rejects = plan.batches, plan.skipped, plan.path_rejects
         stage_seconds["discover"] = time.perf_counter() - clock
-        progress_id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done")
+        progress = _Progress(bool(file_batches))
         counts = pipeline.IngestCounts()
         failures: list[str] = []
         with cpu_pool.for_settings(settings, plan.bytes_to_read), make_task_runner(settings) as runner:
@@ -208,9 +208,9 @@ def textpipe_run(
                 counts.add(result.counts)
             stage_seconds["ingest"] = sum(r.seconds for r in ingested)
             chunks = [c for r in ingested for c in r.chunks]
-            update_progress_artifact(progress_id, 25.0)
+            progress.update(25.0)
             batches, topics_result, stage_seconds["topics"] = _run_analysis(
-                runner, [a for a, _ in chunks], settings, refit, failures, progress_id)
+                runner, [a for a, _ in chunks], settings, refit, failures, progress)
         for name in ("tokenize", "sentiment"):
             stage_seconds[name] = sum(b.seconds.get(name, 0.0) for b in batches)
         clock = time.perf_counter()
@@ -230,12 +230,24 @@ def textpipe_run(
             compaction = compact_store(output, f"{run_id}-compact", return_state=True)
             if not compaction.is_completed():
                 logger.warning("compaction failed; the run's data is committed, the next run tries again: %s", compaction.message)
-    update_progress_artifact(progress_id, 100.0)
+    progress.update(100.0)
     publish.run_artifacts(summary, output)
     logger.info(summary.one_line())
     if failures:
         return Failed(message=f"{len(failures)} batch(es) failed; their articles were not written and will be retried next run: {'; '.join(failures)[:500]}", data=summary)
     return summary
+
+
+class _Progress:
+    """The run's progress artifact. A run with nothing to read gets none: it is
+    over in a fraction of a second, and the bar's three API calls were ~10% of it."""
+
+    def __init__(self, has_files_to_read: bool) -> None:
+        self._id = create_progress_artifact(0.0, key="textpipe-progress", description="Share of batches done") if has_files_to_read else None
+
+    def update(self, percent: float) -> None:
+        if self._id is not None:
+            update_progress_artifact(self._id, percent)
 
 
 def _log_where_stages_run(settings: Settings, plan: InputPlan) -> None:
@@ -275,7 +287,7 @@ def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Setti
     return results
 
 
-def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: bool, failures: list[str], progress_id) -> tuple[list[StagedBatch], TopicsResult, float]:
+def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: bool, failures: list[str], progress: _Progress) -> tuple[list[StagedBatch], TopicsResult, float]:
     """Tokenize every batch; then score sentiment per batch while the topics task
     fits (or loads) the model on the tokenized batches beside it."""
     total = len(article_paths)
@@ -297,7 +309,7 @@ def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: 
             batches[i] = future.result()
         else:
             failures.append(f"sentiment [batch {i}/{total}]: {future.state.message}")
-        update_progress_artifact(progress_id, 25.0 + 65.0 * done / max(len(scored), 1))
+        progress.update(25.0 + 65.0 * done / max(len(scored), 1))
     step = topics.result()
     # A batch whose sentiment failed is not written, so neither are its topics.
     assignment_paths = [step.assignments[i] for i in batches] if step.assignments else []

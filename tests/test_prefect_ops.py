@@ -265,6 +265,12 @@ def test_topics_sentiment_and_output_artifacts(served_run, served_artifacts):
     assert str(output.resolve()) in served_artifacts["output"].data
 
 
+@pytest.mark.slow
+def test_the_progress_artifact_of_a_run_with_work_ends_at_100(served_artifacts):
+    progress = served_artifacts["textpipe-progress"]
+    assert progress.type == "progress" and float(progress.data) == 100.0
+
+
 # ---------------------------------------------------------------- 2. two runs on one output
 
 
@@ -390,6 +396,21 @@ def test_rerun_over_unchanged_input_adds_nothing(history):
     assert first_row.n_articles_seen == 200 and first_row.n_unchanged_files == 0
     # Files a committed run read are recognised by path, size and mtime and not read again.
     assert row.n_new == 0 and row.n_articles_seen == 0 and row.n_unchanged_files == first_row.n_files == 200
+
+
+@pytest.mark.slow
+def test_a_rerun_with_nothing_to_read_reports_without_a_progress_bar(history, server):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowFilter, FlowFilterName
+
+    _, steps = history
+    run_id = steps["rerun"][1].last_run().run_id
+    with server.client() as client:
+        flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["textpipe-run"])))
+        [flow_run] = [r for r in flow_runs if r.id.hex[:8] == run_id.rsplit("-", 1)[-1]]
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+    keys = {a.key for a in artifacts}
+    assert {"run-summary", "topics", "sentiment-overview", "output"} <= keys
+    assert "textpipe-progress" not in keys  # over in a fraction of a second: nothing to follow
 
 
 @pytest.mark.slow
