@@ -176,14 +176,26 @@ def served_run(server, tmp_path_factory):
     output = root / "output"
     result = ok(textpipe("run", "--input", str(input_dir), "--output", str(output), env=server.env))
     run = Snapshot.of(output).last_run()
+    with server.client() as client:
+        return output, run, _flow_run_of(client, run.run_id), result
+
+
+def _flow_run_of(client, run_id: str):  # type: ignore[no-untyped-def]
+    """The `textpipe-run` flow run that wrote the `runs` row `run_id`."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    with server.client() as client:
-        flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["textpipe-run"])))
+    flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["textpipe-run"])))
     # run_id ends with the first 8 hex digits of the Prefect flow run id.
-    matching = [r for r in flow_runs if r.id.hex[:8] == run.run_id.rsplit("-", 1)[-1]]
-    assert len(matching) == 1, (run.run_id, [str(r.id) for r in flow_runs])
-    return output, run, matching[0], result
+    matching = [r for r in flow_runs if r.id.hex[:8] == run_id.rsplit("-", 1)[-1]]
+    assert len(matching) == 1, (run_id, [str(r.id) for r in flow_runs])
+    return matching[0]
+
+
+def _artifacts_of(client, flow_run) -> dict:  # type: ignore[no-untyped-def]
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
+    return {a.key: a for a in artifacts}
 
 
 @pytest.mark.slow
@@ -224,12 +236,9 @@ def test_the_flow_run_carries_the_textpipe_tag_and_its_task_runs_none(served_run
 
 @pytest.fixture(scope="module")
 def served_artifacts(served_run, server):
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
     _, _, flow_run, _ = served_run
     with server.client() as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
-    return {a.key: a for a in artifacts}
+        return _artifacts_of(client, flow_run)
 
 
 def _table(artifact) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -400,15 +409,9 @@ def test_rerun_over_unchanged_input_adds_nothing(history):
 
 @pytest.mark.slow
 def test_a_rerun_with_nothing_to_read_reports_without_a_progress_bar(history, server):
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowFilter, FlowFilterName
-
     _, steps = history
-    run_id = steps["rerun"][1].last_run().run_id
     with server.client() as client:
-        flow_runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["textpipe-run"])))
-        [flow_run] = [r for r in flow_runs if r.id.hex[:8] == run_id.rsplit("-", 1)[-1]]
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id])))
-    keys = {a.key for a in artifacts}
+        keys = set(_artifacts_of(client, _flow_run_of(client, steps["rerun"][1].last_run().run_id)))
     assert {"run-summary", "topics", "sentiment-overview", "output"} <= keys
     assert "textpipe-progress" not in keys  # over in a fraction of a second: nothing to follow
 

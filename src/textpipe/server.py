@@ -17,8 +17,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from textpipe.errors import TextpipeError
 from textpipe.startup import collector_paused
