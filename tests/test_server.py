@@ -64,6 +64,22 @@ def test_temporary_server_answers_and_stops(tmp_path):
     assert not alive(pids[0])
 
 
+def test_temporary_server_leaves_block_registration_to_a_full_server(tmp_path):
+    # Prefect skips registering block types at a server's start when its memo store
+    # says they are registered; the temporary server registers none, so it must not
+    # write that record, or a `textpipe server` on the same home would skip them too.
+    home = tmp_path / "home"
+    server = TemporaryServer({**local_env(), "PREFECT_HOME": str(home)})
+    server.start()
+    try:
+        server.wait_ready(timeout=120)
+    finally:
+        server.stop()
+    assert (home / "prefect.db").is_file()
+    memo = home / "memo_store.toml"
+    assert not memo.exists() or "block_auto_registration" not in memo.read_text()
+
+
 def test_a_server_that_exits_while_starting_is_one_clear_error(tmp_path):
     # A uvicorn that fails at once stands in for a server that cannot start (a full disk, say).
     fake = tmp_path / "fake" / "uvicorn"

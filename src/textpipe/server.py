@@ -58,7 +58,14 @@ def run_server(host: str, port: int) -> int:
 
 # The command Prefect's own local mode runs (prefect.server.api.server.SubprocessASGIServer):
 # the API app alone, no UI, only the services a temporary server needs.
-_TEMPORARY_SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+_TEMPORARY_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+    # Block types matter to the UI and to flows that use blocks; textpipe's use none. Checking
+    # whether they are registered imports every installed Prefect integration (prefect-dask pulls
+    # in dask.distributed): ~0.3 s of each boot. Not memoizing leaves no record that they are
+    # registered, so a `textpipe server` on the same PREFECT_HOME still registers them at its start.
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false", "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+}
 _PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
 
 
