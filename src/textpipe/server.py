@@ -65,6 +65,10 @@ _TEMPORARY_SERVER_ENV = {
     # in dask.distributed): ~0.3 s of each boot. Not memoizing leaves no record that they are
     # registered, so a `textpipe server` on the same PREFECT_HOME still registers them at its start.
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false", "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+    # No automations (triggers and their actions: ~0.3 s of each boot, importing the integrations
+    # again). This server ends with the command: a proactive trigger could never fire, and a
+    # reactive one's action would race the shutdown. Automations belong to `textpipe server`.
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
 _PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
 
