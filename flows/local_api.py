@@ -1,7 +1,7 @@
 """The Prefect API a command talks to: the configured one, or a temporary server started at once.
 
 Prefect's local mode would start its temporary server on the flow's first API
-call and wait ~4 s for it; `prefect_api` starts it first thing, so that its
+call and wait ~3 s for it; `prefect_api` starts it first thing, so that its
 boot overlaps the command's imports (Prefect's own among them) and the worker
 start-up.
 """

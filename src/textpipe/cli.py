@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # With a running server the flow starts once Prefect and the flow's modules
     # are imported, so the workers boot meanwhile. In local mode the temporary
-    # server needs ~4 s to boot, and the flow waits for it: the workers start
+    # server needs ~3 s to boot, and the flow waits for it: the workers start
     # after the imports, so until then the server's boot has a core of its own.
     local_mode = starts_temporary_server()
     with contextlib.ExitStack() as stack:

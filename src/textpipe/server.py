@@ -77,7 +77,7 @@ class TemporaryServer:
     """A Prefect API server on a free loopback port for the life of one command.
 
     Prefect's local mode starts the same server when the flow first calls the
-    API, and then waits ~4 s for it; started before the command's imports and
+    API, and then waits ~3 s for it; started before the command's imports and
     worker start-up, it boots while they run. Stopped at exit, also if the
     command fails; on Linux it also ends if the command is killed (so call
     `start` from the main thread).
