@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import email.utils
 import gzip
+import html
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import tracemalloc
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -386,6 +388,85 @@ def test_atom_entries():
         stamp = entry.findtext("a:published", namespaces=ns) or entry.findtext("a:updated", namespaces=ns)
         assert article.published_at == datetime.fromisoformat(stamp).astimezone(UTC)
         assert "<" not in article.text and article.text.count("\n\n") == 2
+
+
+def _bbc_articles_with_ampersands(limit: int = 12) -> list[tuple[str, list[str]]]:
+    """(title, paragraphs) of real BBC articles that hold "&", quotes or apostrophes."""
+    found = []
+    for path in sorted(BBC.glob("*/*.txt")):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        if "&" not in raw:
+            continue
+        title, _, body = raw.partition("\n")
+        found.append((title.strip(), [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]))
+        if len(found) == limit:
+            return found
+    return found
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_html_in_record_fields_is_reduced_to_the_text_a_browser_shows(tmp_path, suffix):
+    """CMS exports keep a body's <p> markup and escape "&" in titles; the stored text must not."""
+    originals = _bbc_articles_with_ampersands()
+    rows = [
+        {"title": html.escape(title), "text": "".join(f"<p class='body'>{html.escape(p)}</p>\n" for p in paragraphs)}
+        for title, paragraphs in originals
+    ]
+    path = tmp_path / f"cms{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    else:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["title", "text"])
+            writer.writeheader()
+            writer.writerows(rows)
+    records = articles(read(path))
+    assert len(records) == len(originals) >= 5
+    for article, (title, paragraphs) in zip(records, originals, strict=True):
+        assert article.title == " ".join(title.split())
+        assert article.text.split("\n\n") == paragraphs
+
+
+def test_inline_markup_in_a_record_keeps_line_break_paragraphs(tmp_path):
+    (title, paragraphs), *_ = _bbc_articles_with_ampersands(1)
+    marked = [f"<b>{html.escape(p.split()[0])}</b> {html.escape(' '.join(p.split()[1:]))}" for p in paragraphs]
+    path = tmp_path / "inline.jsonl"
+    path.write_text(json.dumps({"title": title, "text": "\n".join(marked)}) + "\n", encoding="utf-8")
+    (article,) = articles(read(path))
+    assert article.text.split("\n\n") == paragraphs
+
+
+def test_plain_record_text_keeps_angle_brackets_and_bare_ampersands(tmp_path):
+    text = f"AT&T and <Reuters> said 3 < 4 and R&D rose; mail <desk@example.com>. {BODY}"
+    path = tmp_path / "plain.jsonl"
+    path.write_text(json.dumps({"title": "Q&A: <Reuters>", "text": text}) + "\n", encoding="utf-8")
+    (article,) = articles(read(path))
+    assert (article.title, article.text) == ("Q&A: <Reuters>", text)
+
+
+def test_feed_titles_and_summaries_escaped_twice_read_as_text(tmp_path):
+    """Many RSS feeds escape their HTML text once more ("Tom &amp;amp; Jerry"); an Atom
+    title of type "text" is literal, so "&lt;" in it stays."""
+    originals = _bbc_articles_with_ampersands(5)
+    items = "".join(
+        f"<item><title>{xml_escape(html.escape(title))}</title>"
+        f"<description>{xml_escape(html.escape(' '.join(paragraphs)))}</description></item>"
+        for title, paragraphs in originals
+    )
+    rss = tmp_path / "twice.rss"
+    rss.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>A &amp;amp; B</title>{items}</channel></rss>', encoding="utf-8")
+    records = articles(read(rss))
+    assert [a.title for a in records] == [title for title, _ in originals]
+    assert [a.text for a in records] == [" ".join(paragraphs) for _, paragraphs in originals]
+    assert {a.extra["feed_title"] for a in records} == {"A & B"}
+
+    atom = tmp_path / "types.atom"
+    atom.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>F</title>'
+        f'<entry><id>urn:1</id><title type="html">Caf&amp;eacute; &amp;lt;b&amp;gt;</title><summary>{BODY}</summary></entry>'
+        f'<entry><id>urn:2</id><title type="text">Caf&amp;eacute; &amp;lt;b&amp;gt;</title><summary>{BODY}</summary></entry>'
+        "</feed>", encoding="utf-8")
+    assert [a.title for a in articles(read(atom))] == ["Café <b>", "Caf&eacute; &lt;b&gt;"]
 
 
 def test_entity_bomb_is_unsafe_and_cheap():

@@ -1,19 +1,54 @@
-"""HTML fragments (feed summaries and contents) to plain paragraphs: block elements and
-line breaks end a paragraph, scripts and styles are dropped, whitespace is collapsed.
+"""HTML fragments (feed summaries and contents, HTML in a record's fields) to plain
+paragraphs: block elements and line breaks end a paragraph, scripts and styles are
+dropped, whitespace is collapsed, character references are resolved.
+
+lxml is imported on the first fragment that has tags: telling whether a record's
+text is HTML must not cost plain-text readers the import.
 """
 
 from __future__ import annotations
 
-from lxml import etree
-from lxml import html as lxml_html
+import html
+import re
+from typing import TYPE_CHECKING
 
 from textpipe.ingest.text import split_paragraphs
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 _BLOCKS = frozenset(
     "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 "
     "h5 h6 header hr li main nav ol p pre section table tbody td th thead tr ul".split()
 )
 _DROPPED = frozenset({"script", "style", "noscript", "template", "iframe", "object"})
+_INLINE = frozenset(
+    "a abbr b bdi bdo big cite code del dfn em font i img ins kbd mark q s samp small span "
+    "strike strong sub sup time tt u var wbr".split()
+)
+# A tag only counts when it names an HTML element: "<Reuters>" or "<jo@example.com>" in
+# plain text is no markup.
+_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
+_HTML_ELEMENTS = _BLOCKS | _DROPPED | _INLINE
+# Only references ended by ";": "AT&T" or "?a=1&copy=2" in plain text stay as they are.
+_CHARACTER_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def has_html_tags(text: str) -> bool:
+    """True when `text` holds a tag of a known HTML element (`<p>`, `</b>`, `<br/>`)."""
+    return "<" in text and any(match.group(1).lower() in _HTML_ELEMENTS for match in _TAG.finditer(text))
+
+
+def has_block_tags(text: str) -> bool:
+    return "<" in text and any(match.group(1).lower() in _BLOCKS for match in _TAG.finditer(text))
+
+
+def resolve_character_references(text: str) -> str:
+    """`"Tom &amp; Jerry&#8217;s"` -> `"Tom & Jerry’s"`, for text exported from HTML
+    without its tags; a bare `&` is left alone."""
+    if "&" not in text:
+        return text
+    return _CHARACTER_REFERENCE.sub(lambda match: html.unescape(match.group(0)), text)
 
 
 def _walk(element: etree._Element, paragraphs: list[str], current: list[str]) -> None:
@@ -43,14 +78,18 @@ def _flush(paragraphs: list[str], current: list[str]) -> None:
 
 
 def html_to_paragraphs(fragment: str) -> str:
-    """`"<p>One.</p><p>Two<br>lines</p>"` -> `"One.\\n\\nTwo\\n\\nlines"`; plain text keeps
-    its blank-line paragraphs."""
+    """`"<p>One.</p><p>Two<br>lines</p>"` -> `"One.\\n\\nTwo\\n\\nlines"`; a fragment with no
+    tags keeps its blank-line paragraphs. Character references are resolved in both
+    (`"Tom &amp; Jerry"` -> `"Tom & Jerry"`): the fragment is HTML."""
     if "<" not in fragment:
-        return "\n\n".join(split_paragraphs(fragment))
+        return "\n\n".join(split_paragraphs(html.unescape(fragment)))
+    from lxml import etree
+    from lxml import html as lxml_html
+
     try:
         root = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
-        return "\n\n".join(split_paragraphs(fragment))
+        return "\n\n".join(split_paragraphs(html.unescape(fragment)))
     paragraphs: list[str] = []
     current: list[str] = []
     _walk(root, paragraphs, current)

@@ -115,6 +115,12 @@ def _detail_text(value: str, content_type: str | None) -> str:
     return html_to_paragraphs(value)
 
 
+def _one_line(value: str | None, detail: Any) -> str:
+    """A title as plain text: an HTML title (RSS titles are, to feedparser) loses its tags
+    and character references, a plain one (Atom `type="text"`) is kept as written."""
+    return " ".join(_detail_text(value or "", (detail or {}).get("type")).split())
+
+
 def _entry_text(entry: Any) -> str:
     """The longest of the entry's contents and summary, as paragraphs."""
     candidates = [(item.get("value") or "", item.get("type")) for item in entry.get("content", [])]
@@ -143,7 +149,7 @@ def _entry_article(
         extra["categories"] = terms
     if raw_date:
         extra["published_at_raw"] = raw_date
-    title = " ".join(html_to_paragraphs(entry.get("title") or "").split())
+    title = _one_line(entry.get("title"), entry.get("title_detail"))
     return RawArticle(
         source=source,
         source_format=source_format,
@@ -183,7 +189,7 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
     if not parsed.entries:
         raise InputRejected(RejectReason.NO_TEXT, "the feed has no entries")
     source_format = "atom" if parsed.version.startswith("atom") else "rss"
-    feed_title = " ".join((parsed.feed.get("title") or "").split()) or None
+    feed_title = _one_line(parsed.feed.get("title"), parsed.feed.get("title_detail")) or None
     for index, entry in enumerate(parsed.entries):
         if check.complete_entries is not None and index >= check.complete_entries:
             # Feedparser keeps the part of an entry before the cut: a partial article.

@@ -24,6 +24,7 @@ from textpipe.ingest._bytes import (
     sniff_encoding,
 )
 from textpipe.ingest._dates import parse_datetime
+from textpipe.ingest._markup import has_block_tags, has_html_tags, html_to_paragraphs, resolve_character_references
 from textpipe.ingest.text import split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
@@ -45,12 +46,19 @@ def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) 
 
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
-        return " ".join(value.split()) or None
+        return " ".join(_plain(value).split()) or None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-        return ", ".join(" ".join(item.split()) for item in value)
+        return ", ".join(" ".join(_plain(item).split()) for item in value)
     return None
+
+
+def _plain(value: str) -> str:
+    """A field exported from a CMS often keeps its HTML: tags go, references are resolved."""
+    if has_html_tags(value):
+        return html_to_paragraphs(value)
+    return resolve_character_references(value)
 
 
 def record_paragraphs(text: str) -> str:
@@ -63,11 +71,22 @@ def record_paragraphs(text: str) -> str:
     return "\n\n".join(split_paragraphs(text))
 
 
+def record_body(text: str) -> str:
+    """A record's text as paragraphs. HTML (a CMS export's `<p>...</p>` body) is reduced
+    to its text. Markup that is only inline (`<b>`, `<a>`) leaves the line breaks to
+    mark paragraphs, as in plain text."""
+    if not has_html_tags(text):
+        return record_paragraphs(resolve_character_references(text))
+    if has_block_tags(text):
+        return html_to_paragraphs(text)
+    return "\n\n".join(para for line in record_paragraphs(text).split("\n\n") if (para := " ".join(html_to_paragraphs(line).split())))
+
+
 def _body(value: Any) -> str | None:
     if isinstance(value, str):
-        return record_paragraphs(value)
+        return record_body(value)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return "\n\n".join(para for item in value if (para := record_paragraphs(item)))
+        return "\n\n".join(para for item in value if (para := record_body(item)))
     return None
 
 
