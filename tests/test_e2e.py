@@ -77,7 +77,7 @@ def test_every_format_is_ingested(runs):
 
 
 def test_duplicates_rejects_and_skips_are_counted(runs):
-    _, output, _, _ = runs
+    _, output, first, second = runs
     articles = _read(output, "articles")
     assert articles.article_id.is_unique
     rejects = _read(output, "rejects")
@@ -86,6 +86,9 @@ def test_duplicates_rejects_and_skips_are_counted(runs):
     run = _read(output, "runs").sort_values("started_at").iloc[0]
     assert run.n_duplicates >= 1 and run.n_skipped_files == 1
     assert run.n_new == len(articles)
+    # Every run names what it left out, until the file goes: a skip is no reject, but no secret either.
+    for result in (first, second):
+        assert "; 1 file skipped for their extension (.docx: 1);" in result.stdout.strip().splitlines()[-1]
 
 
 def test_sentence_offsets_slice_back_to_sentence_text(runs):

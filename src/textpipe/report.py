@@ -25,6 +25,7 @@ class RunSummary:
     n_files: int
     n_unchanged_files: int
     n_skipped_files: int
+    skipped_by_extension: dict[str, int]
     n_articles_seen: int
     n_new: int
     n_duplicates: int
@@ -65,6 +66,7 @@ class RunSummary:
             n_files=counts.files,
             n_unchanged_files=n_unchanged_files,
             n_skipped_files=sum(skipped.values()),
+            skipped_by_extension=dict(sorted(skipped.items())),
             n_articles_seen=counts.articles_seen,
             n_new=written.get("articles", 0),
             n_duplicates=counts.duplicates + cross_batch,
@@ -97,8 +99,9 @@ class RunSummary:
             {"metric": "files read", "value": self.n_files},
             {"metric": "files unchanged since an earlier run (not read)", "value": self.n_unchanged_files},
             {"metric": "files skipped (other extensions)", "value": self.n_skipped_files},
-            {"metric": "rejected", "value": self.n_rejected},
         ]
+        rows += [{"metric": f"files skipped: {extension}", "value": n} for extension, n in self.skipped_by_extension.items()]
+        rows.append({"metric": "rejected", "value": self.n_rejected})
         rows += [{"metric": f"rejected: {reason}", "value": n} for reason, n in self.rejected_by_reason.items()]
         rows += [{"metric": f"seconds: {stage}", "value": s} for stage, s in self.stage_seconds.items()]
         rows.append({"metric": "topic model", "value": f"{self.model_id} ({'fitted' if self.model_fitted else 'reused'}, {self.n_topics} topics)"})
@@ -108,15 +111,17 @@ class RunSummary:
     def one_line(self) -> str:
         rejected = f"{self.n_rejected} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in self.rejected_by_reason.items())})" if self.rejected_by_reason else "")
         seconds = (self.finished_at - self.started_at).total_seconds()
-        seconds = (self.finished_at - self.started_at).total_seconds()
         if self.flow == "refit-topics":
             return (
                 f"textpipe refit: {self.n_articles_seen} stored articles reassigned to {self.n_topics} topics "
                 f"(model {self.model_id}); output {self.output_dir} [{seconds:.1f} s]"
             )
         unchanged = f" ({self.n_unchanged_files} unchanged files not read again)" if self.n_unchanged_files else ""
+        # A file in a format textpipe does not read is no reject, but its owner should see it was left out.
+        skipped = (f"; {self.n_skipped_files} file{'s' if self.n_skipped_files != 1 else ''} skipped for their extension ({', '.join(f'{k}: {v}' for k, v in self.skipped_by_extension.items())})"
+                   if self.n_skipped_files else "")
         return (
-            f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}; "
+            f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}{skipped}; "
             f"{self.n_topics} topics (model {self.model_id or '-'}); output {self.output_dir} [{seconds:.1f} s]"
         )
 
