@@ -444,6 +444,50 @@ def test_plain_record_text_keeps_angle_brackets_and_bare_ampersands(tmp_path):
     assert (article.title, article.text) == ("Q&A: <Reuters>", text)
 
 
+def _bbc_story(category: str, number: int) -> tuple[str, list[str]]:
+    title, _, body = (BBC / category / f"{number:03d}.txt").read_text(encoding="utf-8", errors="replace").partition("\n")
+    return title.strip(), [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]
+
+
+def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_article(tmp_path):
+    """A NewsAPI response, news-please output, the HuffPost news-category set and an API
+    response nesting its array: field names as those tools spell them."""
+    stories = [_bbc_story(category, n) for category in ("business", "politics", "tech") for n in (1, 2)]
+    newsapi = {"status": "ok", "totalResults": 2, "articles": [
+        {"source": {"id": None, "name": "BBC News"}, "author": "Ann Reporter", "title": title, "description": paragraphs[0],
+         "url": f"https://news.example/{i}", "urlToImage": f"https://img.example/{i}.jpg", "publishedAt": "2005-03-0{}T10:30:00Z".format(i + 1),
+         "content": "\n".join(paragraphs)}
+        for i, (title, paragraphs) in enumerate(stories[:2])]}
+    (tmp_path / "newsapi.json").write_text(json.dumps(newsapi), encoding="utf-8")
+    news_please = [
+        {"title": title, "maintext": "\n".join(paragraphs), "description": paragraphs[0], "date_publish": "2005-03-01 13:04:05",
+         "url": f"https://politics.example/{i}", "source_domain": "politics.example", "authors": ["Ann Reporter", "Bo Writer"], "language": "en"}
+        for i, (title, paragraphs) in enumerate(stories[2:4])]
+    (tmp_path / "news-please.jsonl").write_text("".join(json.dumps(r) + "\n" for r in news_please), encoding="utf-8")
+    huffpost = [{"link": f"https://tech.example/{i}", "headline": title, "category": "TECH", "short_description": paragraphs[0],
+                 "authors": "Cy Author", "date": "2005-03-02"} for i, (title, paragraphs) in enumerate(stories[4:])]
+    (tmp_path / "news-category.jsonl").write_text("".join(json.dumps(r) + "\n" for r in huffpost), encoding="utf-8")
+    (tmp_path / "nested.json").write_text(json.dumps({"response": {"status": "ok", "docs": huffpost}}), encoding="utf-8")
+
+    by_api = articles(read(tmp_path / "newsapi.json"))
+    assert [a.title for a in by_api] == [title for title, _ in stories[:2]]
+    assert [a.text.split("\n\n") for a in by_api] == [paragraphs for _, paragraphs in stories[:2]]
+    assert [a.published_at for a in by_api] == [datetime(2005, 3, d, 10, 30, tzinfo=UTC) for d in (1, 2)]
+    assert {(a.author, a.extra["source_name"]) for a in by_api} == {("Ann Reporter", "BBC News")}
+    assert "urlToImage" in by_api[0].extra and "source" not in by_api[0].extra and "publishedAt" not in by_api[0].extra
+
+    scraped = articles(read(tmp_path / "news-please.jsonl"))
+    assert [a.text.split("\n\n") for a in scraped] == [paragraphs for _, paragraphs in stories[2:4]]
+    assert {(a.author, a.extra["source_name"], a.published_at) for a in scraped} == {
+        ("Ann Reporter, Bo Writer", "politics.example", datetime(2005, 3, 1, 13, 4, 5, tzinfo=UTC))}
+    assert scraped[0].extra["description"] == stories[2][1][0]
+
+    for name in ("news-category.jsonl", "nested.json"):
+        labelled = articles(read(tmp_path / name))
+        assert [(a.title, a.text, a.section, a.url) for a in labelled] == [
+            (title, paragraphs[0], "TECH", f"https://tech.example/{i}") for i, (title, paragraphs) in enumerate(stories[4:])]
+
+
 def test_feed_titles_and_summaries_escaped_twice_read_as_text(tmp_path):
     """Many RSS feeds escape their HTML text once more ("Tom &amp;amp; Jerry"); an Atom
     title of type "text" is literal, so "&lt;" in it stays."""

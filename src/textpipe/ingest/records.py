@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -28,19 +29,39 @@ from textpipe.ingest._markup import has_block_tags, has_html_tags, html_to_parag
 from textpipe.ingest.text import split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
-TEXT_FIELDS = ("text", "body", "content", "description")
-DATE_FIELDS = ("published_at", "date", "published")
-URL_FIELDS = ("url", "link")
-ARRAY_FIELDS = ("articles", "items")
+# Field names as news APIs, scrapers and datasets spell them (NewsAPI, news-please,
+# schema.org NewsArticle, the HuffPost news-category set, CMS exports). Names match
+# ignoring case, "_", "-" and spaces (`publishedAt` is `published_at`); the first
+# listed name that a record fills wins, so full text comes before a summary.
+TEXT_FIELDS = ("text", "body", "article_body", "main_text", "full_text", "article_text", "content",
+               "description", "summary", "short_description", "abstract")
+TITLE_FIELDS = ("title", "headline")
+DATE_FIELDS = ("published_at", "date_published", "date_publish", "publish_date", "publication_date",
+               "pub_date", "published", "date")
+URL_FIELDS = ("url", "link", "web_url", "canonical_url")
+ID_FIELDS = ("id", "guid", "uuid")
+SOURCE_FIELDS = ("source", "source_name", "publisher", "publication", "source_domain")
+SECTION_FIELDS = ("section", "section_name", "category")
+AUTHOR_FIELDS = ("author", "authors", "byline", "creator")
+ARRAY_FIELDS = ("articles", "items", "results", "data", "docs", "records", "entries", "stories", "posts")
 CSV_DELIMITERS = ",;\t|"
 DETAIL_PROBE_CHARS = 100
+
+
+def field_key(name: object) -> str:
+    """`"publishedAt"`, `"Published_At"`, `"published-at"` -> `"publishedat"`."""
+    return _FIELD_NAME_SEPARATORS.sub("", str(name).lower())
+
+
+_FIELD_NAME_SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
     """The original key of the first of `names` whose value is not empty."""
     for name in names:
-        if name in fields and fields[name][1] not in (None, "", []):
-            return fields[name][0]
+        key = field_key(name)
+        if key in fields and fields[key][1] not in (None, "", [], {}):
+            return fields[key][0]
     return None
 
 
@@ -49,8 +70,13 @@ def _as_text(value: Any) -> str | None:
         return " ".join(_plain(value).split()) or None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-        return ", ".join(" ".join(_plain(item).split()) for item in value)
+    if isinstance(value, dict):
+        # NewsAPI's {"id": ..., "name": "BBC News"}, schema.org's {"@type": "Person", "name": ...}
+        name = value.get("name")
+        return _as_text(name) if isinstance(name, str) else None
+    if isinstance(value, list) and value:
+        texts = [text for item in value if isinstance(item, str | dict) and (text := _as_text(item))]
+        return ", ".join(texts) if len(texts) == len(value) else None
     return None
 
 
@@ -99,10 +125,10 @@ def article_from_record(
             source, index, RejectReason.BAD_RECORD,
             f"record is a JSON {type(record).__name__}, expected an object",
         )  # fmt: skip
-    # Field names match case-insensitively; the first spelling of a name wins.
+    # The first spelling of a name wins.
     fields: dict[str, tuple[str, Any]] = {}
     for key, value in record.items():
-        fields.setdefault(str(key).strip().lower(), (key, value))
+        fields.setdefault(field_key(key), (key, value))
 
     text_key = _first_present(fields, TEXT_FIELDS)
     text = _body(record[text_key]) if text_key is not None else ""
@@ -113,14 +139,14 @@ def article_from_record(
         return Reject(
             source, index, RejectReason.NO_TEXT,
             f"text has {len(text)} characters (min_text_chars={settings.min_text_chars})"
-            if text_key else "no text field (text, body, content or description)",
+            if text_key else f"no text field ({', '.join(TEXT_FIELDS)})",
         )  # fmt: skip
 
     used = {text_key}
     known: dict[str, str | None] = {}
     for name, candidates in (
-        ("title", ("title",)), ("url", URL_FIELDS), ("id", ("id",)), ("source", ("source",)),
-        ("section", ("section",)), ("author", ("author",)),
+        ("title", TITLE_FIELDS), ("url", URL_FIELDS), ("id", ID_FIELDS), ("source", SOURCE_FIELDS),
+        ("section", SECTION_FIELDS), ("author", AUTHOR_FIELDS),
     ):  # fmt: skip
         key = _first_present(fields, candidates)
         known[name] = _as_text(record[key]) if key is not None else None
@@ -171,15 +197,28 @@ def _loads(text: str) -> Any:
         raise json.JSONDecodeError(message, text[:DETAIL_PROBE_CHARS], 0) from None
 
 
+def _record_array(document: dict[Any, Any]) -> list[Any] | None:
+    """The array of records in an API response: `{"articles": [...]}`, or one level down,
+    `{"response": {"results": [...]}}`; None for a document that is itself one record."""
+    if _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None:
+        return None
+    for level in (document, *(value for value in document.values() if isinstance(value, dict))):
+        lowered = {field_key(key): value for key, value in level.items()}
+        array = next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
+        if array is not None:
+            return array
+    return None
+
+
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
-    """A `.json` file: an article object, an array of them, or {"articles"|"items": [...]}."""
+    """A `.json` file: an article object, an array of them, or an API response holding
+    the array (`{"articles": [...]}`, `{"response": {"results": [...]}}`)."""
     try:
         document = _loads(read_text(file, settings))
     except json.JSONDecodeError as exc:
         raise InputRejected(RejectReason.PARSE_ERROR, f"invalid JSON: {exc}") from exc
     if isinstance(document, dict):
-        lowered = {str(key).lower(): value for key, value in document.items()}
-        array = next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
+        array = _record_array(document)
         records = array if array is not None else [document]
     elif isinstance(document, list):
         records = document
