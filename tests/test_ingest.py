@@ -290,6 +290,33 @@ def test_csv_ragged_row_and_sniffed_semicolon():
     assert good[0].published_at == good[1].published_at == datetime(2024, 5, 4, 8, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("name, first_line, delimiter", [
+    ("excel.csv", "sep=;", ";"), ("excel-tabs.csv", "SEP=\t", "\t"), ("sheet.tsv", None, "\t"),
+])
+def test_csv_delimiter_declared_by_excel_or_implied_by_tsv(tmp_path, name, first_line, delimiter):
+    """Excel writes "sep=;" as a first line when asked to keep the delimiter; it is no header."""
+    stories = [_bbc_story("sport", n) for n in (1, 2, 3)]
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        if first_line:
+            handle.write(first_line + "\r\n")
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(["Title", "Body", "Date"])
+        writer.writerows([title, "\n".join(paragraphs), "2005-01-0{}".format(i + 1)] for i, (title, paragraphs) in enumerate(stories))
+    records = read(path)
+    assert [(a.record, a.title, a.text.split("\n\n")) for a in articles(records)] == [
+        (i, title, paragraphs) for i, (title, paragraphs) in enumerate(stories)]
+    assert [a.published_at.day for a in articles(records)] == [1, 2, 3]
+
+
+def test_ndjson_is_read_as_jsonl(tmp_path):
+    title, paragraphs = _bbc_story("tech", 1)
+    path = tmp_path / "feed.ndjson"
+    path.write_text(json.dumps({"title": title, "text": "\n".join(paragraphs)}) + "\n", encoding="utf-8")
+    (article,) = articles(read(path))
+    assert (article.source_format, article.title, article.text.split("\n\n")) == ("jsonl", title, paragraphs)
+
+
 def test_committed_csv_keeps_quoted_multiline_text():
     path = RAW / "records" / "desk.csv"
     with path.open(encoding="utf-8", newline="") as handle:
@@ -641,7 +668,7 @@ def test_discover_on_a_missing_folder_raises_a_clear_error(tmp_path):
 
 
 def test_supported_suffixes_cover_every_format():
-    assert SUPPORTED_SUFFIXES == {".txt", ".json", ".jsonl", ".csv", ".html", ".htm", ".xml", ".rss", ".atom"}
+    assert SUPPORTED_SUFFIXES == {".txt", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".html", ".htm", ".xml", ".rss", ".atom"}
 
 
 def test_committed_sample_folder_reads_without_rejects():

@@ -271,6 +271,15 @@ def _sniff_delimiter(sample: str) -> str:
     return max(CSV_DELIMITERS, key=header.count)
 
 
+def _excel_separator(sample: str) -> str | None:
+    """The delimiter an Excel export declares on its first line (`sep=;`), which is no row."""
+    match = _EXCEL_SEPARATOR.match(sample.lstrip("\ufeff"))
+    return match.group(1) if match else None
+
+
+_EXCEL_SEPARATOR = re.compile(r"sep=([^\n])[ \t]*(?:\n|$)", re.IGNORECASE)
+
+
 def _sample_text(sample: bytes, encoding: str, complete: bool) -> str:
     text = sample.decode(encoding, errors="replace")
     if not complete and "\n" in text:
@@ -297,14 +306,19 @@ def _blank(row: list[str]) -> bool:
 
 
 def read_csv(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
-    """A `.csv` file with a header row; `record` is the 0-based data row number."""
+    """A `.csv` or `.tsv` file with a header row (after Excel's `sep=` line, if any);
+    `record` is the 0-based data row number."""
     _allow_long_fields(settings.max_record_bytes)
     source = file.relative
     with open_input(file, settings) as stream:
         sample, complete = peek_sample(stream)
         encoding = sniff_encoding(sample, complete)
-        delimiter = _sniff_delimiter(_sample_text(sample, encoding, complete))
+        sample_text = _sample_text(sample, encoding, complete)
+        declared = _excel_separator(sample_text)
+        delimiter = declared or _sniff_delimiter(sample_text)
         lines = _strict_lines(iter_lines(stream, encoding, settings.max_record_bytes))
+        if declared:
+            next(lines, None)
         # strict: a quote left open must be an error, not swallow the rows after it.
         rows = csv.reader(lines, delimiter=delimiter, strict=True)
         header = next((row for row in rows if not _blank(row)), None)
