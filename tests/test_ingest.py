@@ -477,8 +477,8 @@ def _bbc_story(category: str, number: int) -> tuple[str, list[str]]:
 
 
 def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_article(tmp_path):
-    """A NewsAPI response, news-please output, the HuffPost news-category set and an API
-    response nesting its array: field names as those tools spell them."""
+    """A NewsAPI response, news-please output, a JSON Feed, the HuffPost news-category set
+    and an API response nesting its array: field names as those tools spell them."""
     stories = [_bbc_story(category, n) for category in ("business", "politics", "tech") for n in (1, 2)]
     newsapi = {"status": "ok", "totalResults": 2, "articles": [
         {"source": {"id": None, "name": "BBC News"}, "author": "Ann Reporter", "title": title, "description": paragraphs[0],
@@ -495,6 +495,11 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
                  "authors": "Cy Author", "date": "2005-03-02"} for i, (title, paragraphs) in enumerate(stories[4:])]
     (tmp_path / "news-category.jsonl").write_text("".join(json.dumps(r) + "\n" for r in huffpost), encoding="utf-8")
     (tmp_path / "nested.json").write_text(json.dumps({"response": {"status": "ok", "docs": huffpost}}), encoding="utf-8")
+    json_feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Example", "items": [
+        {"id": f"urn:{i}", "url": f"https://feed.example/{i}", "title": title, "date_published": "2005-03-03T08:00:00+01:00",
+         "authors": [{"name": "Di Editor"}], "content_html": "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)}
+        for i, (title, paragraphs) in enumerate(stories[:2])]}
+    (tmp_path / "feed.json").write_text(json.dumps(json_feed), encoding="utf-8")
 
     by_api = articles(read(tmp_path / "newsapi.json"))
     assert [a.title for a in by_api] == [title for title, _ in stories[:2]]
@@ -508,6 +513,11 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
     assert {(a.author, a.extra["source_name"], a.published_at) for a in scraped} == {
         ("Ann Reporter, Bo Writer", "politics.example", datetime(2005, 3, 1, 13, 4, 5, tzinfo=UTC))}
     assert scraped[0].extra["description"] == stories[2][1][0]
+
+    json_feed_articles = articles(read(tmp_path / "feed.json"))
+    assert [(a.source_id, a.title, a.text.split("\n\n"), a.author) for a in json_feed_articles] == [
+        (f"urn:{i}", title, paragraphs, "Di Editor") for i, (title, paragraphs) in enumerate(stories[:2])]
+    assert {a.published_at for a in json_feed_articles} == {datetime(2005, 3, 3, 7, 0, tzinfo=UTC)}
 
     for name in ("news-category.jsonl", "nested.json"):
         labelled = articles(read(tmp_path / name))

@@ -30,11 +30,11 @@ from textpipe.ingest.text import split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
 # Field names as news APIs, scrapers and datasets spell them (NewsAPI, news-please,
-# schema.org NewsArticle, the HuffPost news-category set, CMS exports). Names match
-# ignoring case, "_", "-" and spaces (`publishedAt` is `published_at`); the first
-# listed name that a record fills wins, so full text comes before a summary.
+# schema.org NewsArticle, JSON Feed, the HuffPost news-category set, CMS exports).
+# Names match ignoring case, "_", "-" and spaces (`publishedAt` is `published_at`);
+# the first listed name that a record fills wins, so full text comes before a summary.
 TEXT_FIELDS = ("text", "body", "article_body", "main_text", "full_text", "article_text", "content",
-               "description", "summary", "short_description", "abstract")
+               "content_html", "content_text", "description", "summary", "short_description", "abstract")
 TITLE_FIELDS = ("title", "headline")
 DATE_FIELDS = ("published_at", "date_published", "date_publish", "publish_date", "publication_date",
                "pub_date", "published", "date")
