@@ -161,6 +161,17 @@ def server(tmp_path_factory):
         yield Server(server_env["PREFECT_API_URL"], env)
 
 
+@pytest.mark.slow
+def test_the_server_deletes_finished_runs_past_prefects_retention(server):
+    """An hourly schedule must not grow Prefect's database for ever: the server runs
+    Prefect's vacuum for old flow runs, not only for old events."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.api}/admin/settings", timeout=10) as response:
+        vacuum = json.load(response)["server"]["services"]["db_vacuum"]
+    assert {"events", "flow_runs"} <= set(vacuum["enabled"])
+
+
 # ---------------------------------------------------------------- 1. a run seen by a real server
 
 

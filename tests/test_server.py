@@ -155,3 +155,20 @@ def test_a_configured_api_keeps_prefects_heartbeats(tmp_path):
     environment = {**local_env(), "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
     probe = subprocess.run([sys.executable, "-c", PROBE_SETTINGS], env=environment, capture_output=True, text=True, timeout=60, check=True)
     assert probe.stdout.split() == ["http://127.0.0.1:9/api", os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "180")]
+
+
+@pytest.mark.parametrize("user_setting", [None, "environment", "prefect.toml"])
+def test_textpipe_server_vacuums_old_flow_runs_unless_the_user_chose(tmp_path, user_setting):
+    """The server environment adds flow runs to what Prefect's vacuum deletes, but a
+    choice made in the environment or in prefect.toml is left as it is."""
+    env = {**local_env(), "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", None)
+    if user_setting == "environment":
+        env["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] = "events"
+    elif user_setting == "prefect.toml":
+        (tmp_path / "prefect.toml").write_text('[server.services.db_vacuum]\nenabled = "events"\n', encoding="utf-8")
+    script = ("from textpipe.server import server_environment\n"
+              "print(server_environment('127.0.0.1', 4200).get('PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED'))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    expected = {None: "events,flow_runs", "environment": "events", "prefect.toml": "None"}[user_setting]
+    assert result.stdout.strip() == expected

@@ -35,7 +35,25 @@ def server_environment(host: str, port: int) -> dict[str, str]:
         DO_NOT_TRACK="1",
         PREFECT_LOGGING_SERVER_LEVEL=env.get("PREFECT_LOGGING_SERVER_LEVEL", "WARNING"),
     )
+    if not _db_vacuum_configured():
+        env[DB_VACUUM_SETTING] = "events,flow_runs"
     return env
+
+
+# An hourly schedule leaves ~8,800 flow runs a year in Prefect's database, with their
+# task runs, logs and artifacts; Prefect deletes old events but keeps runs for ever,
+# and SQLite and the UI slow down as they pile up. So `textpipe server` also deletes
+# finished runs older than Prefect's retention period (90 days unless
+# PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD says otherwise). What each run
+# did stays in the store's `runs` dataset for ever.
+DB_VACUUM_SETTING = "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"
+
+
+def _db_vacuum_configured() -> bool:
+    """Whether the environment, a profile or prefect.toml sets what Prefect's vacuum deletes."""
+    from prefect.settings import Settings
+
+    return "enabled" in Settings().server.services.db_vacuum.model_fields_set
 
 
 def server_command(host: str, port: int) -> list[str]:
