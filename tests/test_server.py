@@ -172,3 +172,19 @@ def test_textpipe_server_vacuums_old_flow_runs_unless_the_user_chose(tmp_path, u
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     expected = {None: "events,flow_runs", "environment": "events", "prefect.toml": "None"}[user_setting]
     assert result.stdout.strip() == expected
+
+
+def test_textpipe_server_on_a_taken_port_is_one_clear_error(tmp_path):
+    """The banner must not name a UI at a port that another process serves."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([TEXTPIPE, "server", "--port", str(port)], env={**local_env(), "PREFECT_HOME": str(tmp_path)},
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"textpipe: error: cannot serve on 127.0.0.1:{port}: Address already in use "
+                                                  "(another Prefect server? choose another with --port)"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textpipe.errors import TextpipeError
+from textpipe.errors import ConfigError, TextpipeError
 from textpipe.startup import collector_paused
 
 
@@ -63,6 +64,7 @@ def server_command(host: str, port: int) -> list[str]:
 
 def run_server(host: str, port: int) -> int:
     """Run the server in the foreground until Ctrl-C or SIGTERM."""
+    _check_port_free(host, port)
     print(f"textpipe: Prefect UI at http://{host}:{port}  (API http://{host}:{port}/api); Ctrl-C stops it")
     print(f"textpipe: in another shell: export PREFECT_API_URL=http://{host}:{port}/api")
     process = subprocess.Popen(server_command(host, port), env=server_environment(host, port))
@@ -161,6 +163,17 @@ def temporary_server_app() -> Any:
         from prefect.server.api.server import create_app
 
         return create_app()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """ConfigError when `host:port` is taken, before the banner names a UI that would be someone else's."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            hint = " (another Prefect server? choose another with --port)" if exc.errno == errno.EADDRINUSE else ""
+            raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror}{hint}") from None
 
 
 def _free_port() -> int:
