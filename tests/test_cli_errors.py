@@ -83,6 +83,23 @@ def test_usage_error_is_one_line_and_exit_code_2(tmp_path, small_input, case):
     assert not (tmp_path / "output").exists() or case == "refit-empty-output"
 
 
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_configured_api_that_does_not_answer_is_named(tmp_path, small_input, command):
+    """PREFECT_API_URL set, its server not started (or stopped): say which URL and what to do."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    result = textpipe(command, "--input", str(small_input), "--output", str(tmp_path / "output"),
+                      env={"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")})
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"textpipe: error: no Prefect API answers at {api} (PREFECT_API_URL)"), result.stderr
+    assert not any((tmp_path / "output").glob("*/*.parquet"))
+
+
 # --- faults of the output folder, against one real Prefect server --------------------
 
 

@@ -320,8 +320,25 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         hint = "" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"
-        print(f"textpipe: error: {_first_line(exc)}{hint}", file=sys.stderr)
+        api_url = _unreachable_api(exc)
+        if api_url:
+            print(f"textpipe: error: no Prefect API answers at {api_url} (PREFECT_API_URL): start it with `textpipe server`, "
+                  f"or unset PREFECT_API_URL to run in local mode{hint}", file=sys.stderr)
+        else:
+            print(f"textpipe: error: {_first_line(exc)}{hint}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _unreachable_api(exc: BaseException) -> str | None:
+    """The configured API's URL when `exc` says it did not answer (the commonest
+    mistake: the server was not started, or stopped); else None."""
+    api_url = os.environ.get("PREFECT_API_URL")
+    cause: BaseException | None = exc
+    while api_url and cause is not None:
+        if type(cause).__name__ in ("ConnectError", "ConnectTimeout") or str(cause).startswith("Failed to reach API at"):
+            return api_url
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def console_script() -> None:
