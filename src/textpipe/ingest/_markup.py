@@ -30,8 +30,6 @@ _INLINE = frozenset(
 # plain text is no markup.
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
 _HTML_ELEMENTS = _BLOCKS | _DROPPED | _INLINE
-# Only references ended by ";": "AT&T" or "?a=1&copy=2" in plain text stay as they are.
-_CHARACTER_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def has_html_tags(text: str) -> bool:
@@ -41,14 +39,6 @@ def has_html_tags(text: str) -> bool:
 
 def has_block_tags(text: str) -> bool:
     return "<" in text and any(match.group(1).lower() in _BLOCKS for match in _TAG.finditer(text))
-
-
-def resolve_character_references(text: str) -> str:
-    """`"Tom &amp; Jerry&#8217;s"` -> `"Tom & Jerry’s"`, for text exported from HTML
-    without its tags; a bare `&` is left alone."""
-    if "&" not in text:
-        return text
-    return _CHARACTER_REFERENCE.sub(lambda match: html.unescape(match.group(0)), text)
 
 
 def _walk(element: etree._Element, paragraphs: list[str], current: list[str]) -> None:

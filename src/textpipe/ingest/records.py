@@ -25,8 +25,8 @@ from textpipe.ingest._bytes import (
     sniff_encoding,
 )
 from textpipe.ingest._dates import parse_datetime
-from textpipe.ingest._markup import has_block_tags, has_html_tags, html_to_paragraphs, resolve_character_references
-from textpipe.ingest.text import split_paragraphs
+from textpipe.ingest._markup import has_block_tags, has_html_tags, html_to_paragraphs
+from textpipe.ingest.text import resolve_character_references, split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
 # Field names as news APIs, scrapers and datasets spell them (NewsAPI, news-please,

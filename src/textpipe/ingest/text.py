@@ -1,10 +1,12 @@
 """Plain-text articles (`.txt`): the first non-empty line is the title, then paragraphs
 separated by blank lines. A trailing ` – Section` on the title becomes `section`; a
-body line repeating the title and a closing "Source link" line are dropped.
+body line repeating the title and a closing "Source link" line are dropped. Character
+references left by a scraper (`caf&#233;`, `&amp;`) are resolved.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -28,7 +30,17 @@ _SECTION_SUFFIX = re.compile(
     re.IGNORECASE,
 )
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# Only references ended by ";": "AT&T" or "?a=1&copy=2" in plain text stay as they are.
+_CHARACTER_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _TRAILER = "source link"
+
+
+def resolve_character_references(text: str) -> str:
+    """`"Tom &amp; Jerry&#8217;s caf&#233;"` -> `"Tom & Jerry’s café"`, for text that left
+    HTML without its tags; a bare `&` is left alone."""
+    if "&" not in text:
+        return text
+    return _CHARACTER_REFERENCE.sub(lambda match: html.unescape(match.group(0)), text)
 
 
 def split_section(title: str) -> tuple[str, str | None]:
@@ -56,6 +68,7 @@ def parse_text(text: str, source: str, settings: Settings) -> RawArticle | Rejec
     """One article from the decoded content of a `.txt` file."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = resolve_character_references(text)
     title_line, _, rest = text.lstrip().partition("\n")
     title, section = split_section(title_line.strip())
     paragraphs = split_paragraphs(rest)
