@@ -76,3 +76,19 @@ def test_clean_article_on_any_unicode(title, text):
     article = clean_article(_raw(title, text))
     assert "\n" not in article.title
     assert article.article_id == make_article_id(article.title, article.text)
+
+
+_EVERY_WHITESPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*_EVERY_WHITESPACE, "a", "é", ".", "\u200b"]), max_size=80))
+def test_every_kind_of_whitespace_collapses_to_one_space(text):
+    """Tabs, no-break spaces, ideographic spaces, ...: runs of any Unicode whitespace
+    become one space inside a paragraph; only "\n\n" separates paragraphs; no
+    visible character is lost."""
+    cleaned = normalize_text(text)
+    assert set(cleaned) <= {"a", "é", ".", " ", "\n"}
+    assert "  " not in cleaned and " \n" not in cleaned and "\n " not in cleaned
+    assert cleaned == cleaned.strip() and "\n" not in cleaned.replace("\n\n", "\x00")
+    assert "".join(cleaned.split()) == "".join(text.replace("\u200b", "").split())
