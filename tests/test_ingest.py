@@ -514,7 +514,7 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
                  "authors": "Cy Author", "date": "2005-03-02"} for i, (title, paragraphs) in enumerate(stories[4:])]
     (tmp_path / "news-category.jsonl").write_text("".join(json.dumps(r) + "\n" for r in huffpost), encoding="utf-8")
     (tmp_path / "nested.json").write_text(json.dumps({"response": {"status": "ok", "docs": huffpost}}), encoding="utf-8")
-    json_feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Example", "items": [
+    json_feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Example", "description": stories[5][1][0], "items": [
         {"id": f"urn:{i}", "url": f"https://feed.example/{i}", "title": title, "date_published": "2005-03-03T08:00:00+01:00",
          "authors": [{"name": "Di Editor"}], "content_html": "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)}
         for i, (title, paragraphs) in enumerate(stories[:2])]}

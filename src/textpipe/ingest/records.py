@@ -198,16 +198,18 @@ def _loads(text: str) -> Any:
 
 
 def _record_array(document: dict[Any, Any]) -> list[Any] | None:
-    """The array of records in an API response: `{"articles": [...]}`, or one level down,
-    `{"response": {"results": [...]}}`; None for a document that is itself one record."""
-    if _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None:
-        return None
-    for level in (document, *(value for value in document.values() if isinstance(value, dict))):
-        lowered = {field_key(key): value for key, value in level.items()}
-        array = next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
-        if array is not None:
-            return array
-    return None
+    """The array of records in an API response: `{"articles": [...]}` (also beside a
+    feed's own `description`, as in JSON Feed), or one level down in a document that is
+    not an article itself, `{"response": {"results": [...]}}`; else None."""
+    array = _array_field(document)
+    if array is not None or _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None:
+        return array
+    return next((array for value in document.values() if isinstance(value, dict) and (array := _array_field(value)) is not None), None)
+
+
+def _array_field(document: dict[Any, Any]) -> list[Any] | None:
+    lowered = {field_key(key): value for key, value in document.items()}
+    return next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
 
 
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
