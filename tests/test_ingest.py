@@ -525,7 +525,8 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
     assert [a.text.split("\n\n") for a in by_api] == [paragraphs for _, paragraphs in stories[:2]]
     assert [a.published_at for a in by_api] == [datetime(2005, 3, d, 10, 30, tzinfo=UTC) for d in (1, 2)]
     assert {(a.author, a.extra["source_name"]) for a in by_api} == {("Ann Reporter", "BBC News")}
-    assert "urlToImage" in by_api[0].extra and "source" not in by_api[0].extra and "publishedAt" not in by_api[0].extra
+    assert "urlToImage" in by_api[0].extra and "publishedAt" not in by_api[0].extra
+    assert by_api[0].extra["source"] == {"id": None, "name": "BBC News"}  # the name is taken, nothing is lost
 
     scraped = articles(read(tmp_path / "news-please.jsonl"))
     assert [a.text.split("\n\n") for a in scraped] == [paragraphs for _, paragraphs in stories[2:4]]

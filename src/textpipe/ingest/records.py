@@ -80,6 +80,10 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
+def _structured(value: Any) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value))
+
+
 def _plain(value: str) -> str:
     """A field exported from a CMS often keeps its HTML: tags go, references are resolved."""
     if has_html_tags(value):
@@ -150,7 +154,8 @@ def article_from_record(
     ):  # fmt: skip
         key = _first_present(fields, candidates)
         known[name] = _as_text(record[key]) if key is not None else None
-        if key is not None and known[name] is not None:
+        # A structured value ({"id": ..., "name": ...}) gives its name and stays in `extra` whole.
+        if key is not None and known[name] is not None and not _structured(record[key]):
             used.add(key)
 
     extra = {key: value for key, value in record.items() if key not in used}
