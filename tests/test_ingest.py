@@ -545,6 +545,24 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
             (title, paragraphs[0], "TECH", f"https://tech.example/{i}") for i, (title, paragraphs) in enumerate(stories[4:])]
 
 
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"title": "Budget", "text": BODY, "data": [1, 2, 3]}, ["Budget"]),  # an article's own list field
+    ({"title": "Budget", "text": BODY, "results": []}, ["Budget"]),
+    ({"title": "Feed", "description": BODY, "items": [{"title": "Budget", "content_text": BODY}]}, ["Budget"]),
+    ({"response": {"status": "ok", "results": [{"title": "Budget", "text": BODY}]}}, ["Budget"]),
+    ({"response": {"results": []}}, RejectReason.EMPTY),
+    ({"articles": []}, RejectReason.EMPTY),
+])
+def test_a_json_document_is_one_article_or_holds_an_array_of_them(tmp_path, document, expected):
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    records = read(path)
+    if isinstance(expected, RejectReason):
+        assert only_reject(records).reason == expected
+    else:
+        assert [a.title for a in articles(records)] == expected and not rejects(records)
+
+
 def test_feed_titles_and_summaries_escaped_twice_read_as_text(tmp_path):
     """Many RSS feeds escape their HTML text once more ("Tom &amp;amp; Jerry"); an Atom
     title of type "text" is literal, so "&lt;" in it stays."""

@@ -206,15 +206,19 @@ def _record_array(document: dict[Any, Any]) -> list[Any] | None:
     """The array of records in an API response: `{"articles": [...]}` (also beside a
     feed's own `description`, as in JSON Feed), or one level down in a document that is
     not an article itself, `{"response": {"results": [...]}}`; else None."""
+    is_article = _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None
     array = _array_field(document)
-    if array is not None or _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None:
+    if array is not None and (array or not is_article):  # an article's own empty "data": [] holds no records
         return array
+    if is_article:
+        return None
     return next((array for value in document.values() if isinstance(value, dict) and (array := _array_field(value)) is not None), None)
 
 
 def _array_field(document: dict[Any, Any]) -> list[Any] | None:
+    """An array of objects under one of ARRAY_FIELDS (`"data": [1, 2]` holds no records)."""
     lowered = {field_key(key): value for key, value in document.items()}
-    return next((lowered[k] for k in ARRAY_FIELDS if isinstance(lowered.get(k), list)), None)
+    return next((value for k in ARRAY_FIELDS if isinstance(value := lowered.get(k), list) and (not value or isinstance(value[0], dict))), None)
 
 
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
