@@ -504,6 +504,9 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
          "url": f"https://news.example/{i}", "urlToImage": f"https://img.example/{i}.jpg", "publishedAt": "2005-03-0{}T10:30:00Z".format(i + 1),
          "content": "\n".join(paragraphs)}
         for i, (title, paragraphs) in enumerate(stories[:2])]}
+    # NewsAPI's free tier cuts `content` at 200 characters and says how much is missing.
+    full = " ".join(stories[1][1])
+    newsapi["articles"][1]["content"] = f"{full[:200]}… [+{len(full) - 200} chars]"
     (tmp_path / "newsapi.json").write_text(json.dumps(newsapi), encoding="utf-8")
     news_please = [
         {"title": title, "maintext": "\n".join(paragraphs), "description": paragraphs[0], "date_publish": "2005-03-01 13:04:05",
@@ -522,7 +525,8 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
 
     by_api = articles(read(tmp_path / "newsapi.json"))
     assert [a.title for a in by_api] == [title for title, _ in stories[:2]]
-    assert [a.text.split("\n\n") for a in by_api] == [paragraphs for _, paragraphs in stories[:2]]
+    assert by_api[0].text.split("\n\n") == stories[0][1] and "text_chars_cut" not in by_api[0].extra
+    assert (by_api[1].text, by_api[1].extra["text_chars_cut"]) == (full[:200].rstrip(), len(full) - 200)
     assert [a.published_at for a in by_api] == [datetime(2005, 3, d, 10, 30, tzinfo=UTC) for d in (1, 2)]
     assert {(a.author, a.extra["source_name"]) for a in by_api} == {("Ann Reporter", "BBC News")}
     assert "urlToImage" in by_api[0].extra and "publishedAt" not in by_api[0].extra

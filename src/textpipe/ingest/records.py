@@ -112,6 +112,17 @@ def record_body(text: str) -> str:
     return "\n\n".join(para for line in record_paragraphs(text).split("\n\n") if (para := " ".join(html_to_paragraphs(line).split())))
 
 
+# NewsAPI and similar feeds cut `content` and say how much is missing: "... [+2816 chars]".
+_TRUNCATION_MARKER = re.compile(r"\s*(?:…|\.\.\.)?\s*\[\+(\d{1,9}) chars\]\s*$")
+
+
+def _without_truncation_marker(text: str) -> tuple[str, int]:
+    """The text without a trailing "[+N chars]" marker, and N (0 when there is none);
+    the cut text itself is all there is, `extra.text_chars_cut` says so."""
+    match = _TRUNCATION_MARKER.search(text)
+    return (text[: match.start()], int(match.group(1))) if match else (text, 0)
+
+
 def _body(value: Any) -> str | None:
     if isinstance(value, str):
         return record_body(value)
@@ -139,6 +150,7 @@ def article_from_record(
     if text is None:
         kind = type(record[text_key]).__name__
         return Reject(source, index, RejectReason.BAD_RECORD, f"field {text_key!r} is a {kind}")
+    text, chars_cut = _without_truncation_marker(text)
     if len(text) < settings.min_text_chars:
         return Reject(
             source, index, RejectReason.NO_TEXT,
@@ -160,6 +172,8 @@ def article_from_record(
 
     extra = {key: value for key, value in record.items() if key not in used}
     extra = {key: value for key, value in extra.items() if value not in (None, "")}
+    if chars_cut:
+        extra["text_chars_cut"] = chars_cut
     published_at = None
     date_key = _first_present(fields, DATE_FIELDS)
     if date_key is not None:
