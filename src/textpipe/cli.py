@@ -321,11 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         hint = "" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"
         api_url = _unreachable_api(exc)
-        if api_url:
-            print(f"textpipe: error: no Prefect API answers at {api_url} (PREFECT_API_URL): start it with `textpipe server`, "
-                  f"or unset PREFECT_API_URL to run in local mode{hint}", file=sys.stderr)
-        else:
-            print(f"textpipe: error: {_first_line(exc)}{hint}", file=sys.stderr)
+        message = (f"no Prefect API answers at {api_url} (PREFECT_API_URL): start it with `textpipe server`, "
+                   "or unset PREFECT_API_URL to run in local mode") if api_url else _first_line(exc)
+        print(f"textpipe: error: {message}{hint}", file=sys.stderr)
         return EXIT_FAILED
 
 

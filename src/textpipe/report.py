@@ -109,7 +109,7 @@ class RunSummary:
         return rows
 
     def one_line(self) -> str:
-        rejected = f"{self.n_rejected} rejected" + (f" ({', '.join(f'{k}: {v}' for k, v in self.rejected_by_reason.items())})" if self.rejected_by_reason else "")
+        rejected = f"{self.n_rejected} rejected" + (f" ({_counts(self.rejected_by_reason)})" if self.rejected_by_reason else "")
         seconds = (self.finished_at - self.started_at).total_seconds()
         if self.flow == "refit-topics":
             return (
@@ -118,7 +118,7 @@ class RunSummary:
             )
         unchanged = f" ({self.n_unchanged_files} unchanged files not read again)" if self.n_unchanged_files else ""
         # A file in a format textpipe does not read is no reject, but its owner should see it was left out.
-        skipped = (f"; {self.n_skipped_files} file{'s' if self.n_skipped_files != 1 else ''} skipped for their extension ({', '.join(f'{k}: {v}' for k, v in self.skipped_by_extension.items())})"
+        skipped = (f"; {self.n_skipped_files} file{'s' if self.n_skipped_files != 1 else ''} skipped for their extension ({_counts(self.skipped_by_extension)})"
                    if self.n_skipped_files else "")
         return (
             f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}{skipped}; "
@@ -127,3 +127,8 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _counts(by_key: dict[str, int]) -> str:
+    """`{"empty": 2, "binary": 1}` -> `"empty: 2, binary: 1"`."""
+    return ", ".join(f"{key}: {n}" for key, n in by_key.items())

@@ -32,13 +32,15 @@ _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]*)?/?>")
 _HTML_ELEMENTS = _BLOCKS | _DROPPED | _INLINE
 
 
-def has_html_tags(text: str) -> bool:
-    """True when `text` holds a tag of a known HTML element (`<p>`, `</b>`, `<br/>`)."""
-    return "<" in text and any(match.group(1).lower() in _HTML_ELEMENTS for match in _TAG.finditer(text))
+def html_tags(text: str) -> set[str]:
+    """The known HTML elements whose tags `text` holds (`<p>`, `</b>`, `<br/>`); empty for plain text."""
+    if "<" not in text:
+        return set()
+    return {name for match in _TAG.finditer(text) if (name := match.group(1).lower()) in _HTML_ELEMENTS}
 
 
-def has_block_tags(text: str) -> bool:
-    return "<" in text and any(match.group(1).lower() in _BLOCKS for match in _TAG.finditer(text))
+def has_block_tags(tags: set[str]) -> bool:
+    return not tags.isdisjoint(_BLOCKS)
 
 
 def _walk(element: etree._Element, paragraphs: list[str], current: list[str]) -> None:
@@ -67,19 +69,23 @@ def _flush(paragraphs: list[str], current: list[str]) -> None:
     current.clear()
 
 
+def _untagged_paragraphs(fragment: str) -> str:
+    return "\n\n".join(split_paragraphs(html.unescape(fragment)))
+
+
 def html_to_paragraphs(fragment: str) -> str:
     """`"<p>One.</p><p>Two<br>lines</p>"` -> `"One.\\n\\nTwo\\n\\nlines"`; a fragment with no
     tags keeps its blank-line paragraphs. Character references are resolved in both
     (`"Tom &amp; Jerry"` -> `"Tom & Jerry"`): the fragment is HTML."""
     if "<" not in fragment:
-        return "\n\n".join(split_paragraphs(html.unescape(fragment)))
+        return _untagged_paragraphs(fragment)
     from lxml import etree
     from lxml import html as lxml_html
 
     try:
         root = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
-        return "\n\n".join(split_paragraphs(html.unescape(fragment)))
+        return _untagged_paragraphs(fragment)
     paragraphs: list[str] = []
     current: list[str] = []
     _walk(root, paragraphs, current)

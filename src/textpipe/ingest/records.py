@@ -25,7 +25,7 @@ from textpipe.ingest._bytes import (
     sniff_encoding,
 )
 from textpipe.ingest._dates import parse_datetime
-from textpipe.ingest._markup import has_block_tags, has_html_tags, html_to_paragraphs
+from textpipe.ingest._markup import has_block_tags, html_tags, html_to_paragraphs
 from textpipe.ingest.text import resolve_character_references, split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
@@ -54,6 +54,14 @@ def field_key(name: object) -> str:
 
 
 _FIELD_NAME_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def _fields_by_key(record: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """`field_key(name)` -> (original name, value); the first spelling of a name wins."""
+    fields: dict[str, tuple[str, Any]] = {}
+    for key, value in record.items():
+        fields.setdefault(field_key(key), (key, value))
+    return fields
 
 
 def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
@@ -86,7 +94,7 @@ def _structured(value: Any) -> bool:
 
 def _plain(value: str) -> str:
     """A field exported from a CMS often keeps its HTML: tags go, references are resolved."""
-    if has_html_tags(value):
+    if html_tags(value):
         return html_to_paragraphs(value)
     return resolve_character_references(value)
 
@@ -105,9 +113,10 @@ def record_body(text: str) -> str:
     """A record's text as paragraphs. HTML (a CMS export's `<p>...</p>` body) is reduced
     to its text. Markup that is only inline (`<b>`, `<a>`) leaves the line breaks to
     mark paragraphs, as in plain text."""
-    if not has_html_tags(text):
+    tags = html_tags(text)
+    if not tags:
         return record_paragraphs(resolve_character_references(text))
-    if has_block_tags(text):
+    if has_block_tags(tags):
         return html_to_paragraphs(text)
     return "\n\n".join(para for line in record_paragraphs(text).split("\n\n") if (para := " ".join(html_to_paragraphs(line).split())))
 
@@ -140,11 +149,7 @@ def article_from_record(
             source, index, RejectReason.BAD_RECORD,
             f"record is a JSON {type(record).__name__}, expected an object",
         )  # fmt: skip
-    # The first spelling of a name wins.
-    fields: dict[str, tuple[str, Any]] = {}
-    for key, value in record.items():
-        fields.setdefault(field_key(key), (key, value))
-
+    fields = _fields_by_key(record)
     text_key = _first_present(fields, TEXT_FIELDS)
     text = _body(record[text_key]) if text_key is not None else ""
     if text is None:
@@ -220,19 +225,24 @@ def _record_array(document: dict[Any, Any]) -> list[Any] | None:
     """The array of records in an API response: `{"articles": [...]}` (also beside a
     feed's own `description`, as in JSON Feed), or one level down in a document that is
     not an article itself, `{"response": {"results": [...]}}`; else None."""
-    is_article = _first_present({field_key(k): (k, v) for k, v in document.items()}, TEXT_FIELDS) is not None
-    array = _array_field(document)
+    fields = _fields_by_key(document)
+    is_article = _first_present(fields, TEXT_FIELDS) is not None
+    array = _array_field(fields)
     if array is not None and (array or not is_article):  # an article's own empty "data": [] holds no records
         return array
     if is_article:
         return None
-    return next((array for value in document.values() if isinstance(value, dict) and (array := _array_field(value)) is not None), None)
+    nested = (_array_field(_fields_by_key(value)) for value in document.values() if isinstance(value, dict))
+    return next((array for array in nested if array is not None), None)
 
 
-def _array_field(document: dict[Any, Any]) -> list[Any] | None:
+def _array_field(fields: Mapping[str, tuple[str, Any]]) -> list[Any] | None:
     """An array of objects under one of ARRAY_FIELDS (`"data": [1, 2]` holds no records)."""
-    lowered = {field_key(key): value for key, value in document.items()}
-    return next((value for k in ARRAY_FIELDS if isinstance(value := lowered.get(k), list) and (not value or isinstance(value[0], dict))), None)
+    for name in ARRAY_FIELDS:
+        value = fields.get(field_key(name), (name, None))[1]
+        if isinstance(value, list) and (not value or isinstance(value[0], dict)):
+            return value
+    return None
 
 
 def read_json(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reject]:
