@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -82,6 +84,19 @@ def test_compaction_keeps_every_row_and_leaves_one_file_per_dataset(store_copy):
     assert len(compaction) == 1 and compaction[0]["run_id"] == done.run_id and '"runs_merged": 3' in compaction[0]["parameters"]
     assert not store.compaction_journal(store_copy).exists()
     assert store.recover(store_copy) == []
+
+
+def test_a_dataset_without_rows_stays_readable_after_compaction(tmp_path):
+    now = datetime.now(UTC)
+    for run_id in ("20260101T000000Z-a", "20260101T010000Z-b"):
+        store.commit_run(tmp_path, {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 0,
+                                    "n_unchanged_files": 0, "n_skipped_files": 0, "n_articles_seen": 0, "n_new": 0, "n_duplicates": 0,
+                                    "n_rejected": 0, "n_topics": 0, "model_id": None, "textpipe_version": "test", "parameters": "{}",
+                                    "stage_seconds": "{}"}, None)
+    assert compact.compact(tmp_path, "20990101T000000Z-test-compact") is not None
+    for name in compact.MERGED:
+        assert [p.name for p in _parquet_files(tmp_path, name)] == ["part-20990101T000000Z-test-compact.parquet"], name
+        assert list(pd.read_parquet(tmp_path / name).columns) == store.SCHEMAS[name].names, name
 
 
 def test_nothing_to_merge_is_a_no_op(store_copy):

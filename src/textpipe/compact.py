@@ -105,13 +105,18 @@ def compact(output: Path, run_id: str, small_run_bytes: int = SMALL_RUN_BYTES, m
 
 
 def _merge(final: Path, files: list[Path], schema: pa.Schema, extra: pa.Table | None = None) -> list[tuple[Path, Path]]:
-    """Write the rows of `files` (those that exist), then `extra`, to a hidden file; [(hidden, final)] or []."""
+    """Write the rows of `files` (those that exist), then `extra`, to a hidden file; [(hidden, final)] or [].
+
+    Files without rows still give a file without rows: a dataset that had only
+    those (`rejects` of a store that never rejected anything) stays readable.
+    """
     present = [path for path in files if path.exists()]
     schema = store.schema_admitting(present, schema)
     tables = itertools.chain((table for path in present for table in store.iter_row_groups(path, schema)), [store.conform(extra, schema)] if extra is not None else [])
     # A name recover removes (".…tmp") until it is renamed to `final`.
     hidden = store.tmp_path(final)
-    return [(hidden, final)] if store.write_batches(hidden, _regroup(tables, ROW_GROUP_BYTES), schema) else []
+    store.write_batches(hidden, _regroup(tables, ROW_GROUP_BYTES), schema, keep_empty=bool(present))
+    return [(hidden, final)] if hidden.exists() else []
 
 
 def _regroup(tables: Iterator[pa.Table], target_bytes: int) -> Iterator[pa.Table]:

@@ -200,14 +200,17 @@ def write_table(final: Path, table: pa.Table, schema: pa.Schema) -> None:
         writer.write_table(table.select(schema.names).cast(schema))
 
 
-def write_batches(final: Path, tables: Iterable[pa.Table], schema: pa.Schema) -> int:
+def write_batches(final: Path, tables: Iterable[pa.Table], schema: pa.Schema, keep_empty: bool = False) -> int:
     """Stream tables into one Parquet file (one row group each); returns rows written.
 
-    An empty stream writes nothing, so reruns with nothing new add no files.
+    An empty stream writes nothing (so reruns with nothing new add no files),
+    unless `keep_empty`: then a file with the schema and no rows.
     """
     non_empty = (table for table in tables if table.num_rows)
     first = next(non_empty, None)
     if first is None:
+        if keep_empty:
+            write_table(final, schema.empty_table(), schema)
         return 0
     rows = 0
     with atomic_parquet_writer(final, schema) as writer:
@@ -634,6 +637,7 @@ def write_topics(output: Path, model_id: str, topics: list[dict]) -> None:
 
 def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
     """The commit point: the `runs` row makes the run's files part of the store."""
+    write_schema_only_parts(output, runs_row["run_id"])
     write_table(dataset_dir(output, "runs") / part_name(runs_row["run_id"]), table_from_rows([runs_row], RUNS), RUNS)
     if runs_row.get("model_id"):
         set_current_model(output, runs_row["model_id"])
@@ -641,6 +645,22 @@ def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             staging.parent.rmdir()  # only when no other staging is left
+
+
+def write_schema_only_parts(output: Path, run_id: str) -> list[Path]:
+    """A file with no rows, as part of the run, for each run-part dataset that has no file.
+
+    Without one, a store whose runs never rejected anything has no `rejects/`
+    folder, and `pd.read_parquet(".../rejects")` or DuckDB's `read_parquet`
+    fail instead of returning an empty table with the dataset's columns.
+    """
+    written = []
+    for name in ORPHANABLE:
+        if not dataset_files(output, name):
+            path = dataset_dir(output, name) / part_name(run_id)
+            write_table(path, SCHEMAS[name].empty_table(), SCHEMAS[name])
+            written.append(path)
+    return written
 
 
 # The input-file manifest: which files (by path, size and mtime) a committed run
