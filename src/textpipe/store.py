@@ -370,9 +370,13 @@ def recover(output: Path) -> list[Path]:
 
 
 def run_files(output: Path, run_id: str) -> dict[str, Path]:
-    """The files a committed run (or a compaction) added, by dataset: its part of each, and of the manifest ("files-state")."""
+    """The files a committed run (or a compaction) added, by dataset: its part of each, and of the manifest ("files-state").
+
+    `topics` files are per model; the one `part-` file it may hold (no rows,
+    `write_schema_only_parts`) stays with the dataset, not with a run.
+    """
     name = part_name(run_id)
-    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in SCHEMAS} | {"files-state": files_state_dir(output) / name}
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in (*ORPHANABLE, "runs")} | {"files-state": files_state_dir(output) / name}
     return {dataset: path for dataset, path in candidates.items() if path.exists()}
 
 
@@ -648,14 +652,15 @@ def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
 
 
 def write_schema_only_parts(output: Path, run_id: str) -> list[Path]:
-    """A file with no rows, as part of the run, for each run-part dataset that has no file.
+    """A file with no rows, named as the run's part, for each dataset that has no file yet.
 
     Without one, a store whose runs never rejected anything has no `rejects/`
-    folder, and `pd.read_parquet(".../rejects")` or DuckDB's `read_parquet`
-    fail instead of returning an empty table with the dataset's columns.
+    folder (nor `topics/` while no article was in a language to fit topics on),
+    and `pd.read_parquet(".../rejects")` or DuckDB's `read_parquet` fail instead
+    of returning an empty table with the dataset's columns.
     """
     written = []
-    for name in ORPHANABLE:
+    for name in (*ORPHANABLE, "topics"):
         if not dataset_files(output, name):
             path = dataset_dir(output, name) / part_name(run_id)
             write_table(path, SCHEMAS[name].empty_table(), SCHEMAS[name])
