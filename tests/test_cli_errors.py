@@ -58,6 +58,7 @@ def _usage_cases(tmp: Path, input_dir: Path) -> dict[str, tuple[list[str], str]]
         "topics-zero": (["run", "--input", str(input_dir), "--output", out, "--topics", "0"], "--topics"),
         "topics-word": (["run", "--input", str(input_dir), "--output", out, "--topics", "x"], "--topics"),
         "missing-input": (["run", "--input", str(tmp / "no-such-folder"), "--output", out], "no-such-folder"),
+        "input-is-a-file": (["run", "--input", str(sorted(input_dir.iterdir())[0]), "--output", out], f"pass its folder, {input_dir}"),
         "output-inside-input": (["run", "--input", str(input_dir), "--output", str(input_dir / "out")], "inside"),
         "output-not-writable": (["run", "--input", str(input_dir), "--output", str(blocker / "out")], "not writable"),
         "language-de": (["run", "--input", str(input_dir), "--output", out, "--language", "de"], "'de'"),
@@ -67,7 +68,7 @@ def _usage_cases(tmp: Path, input_dir: Path) -> dict[str, tuple[list[str], str]]
     }
 
 
-@pytest.mark.parametrize("case", ["topics-zero", "topics-word", "missing-input", "output-inside-input",
+@pytest.mark.parametrize("case", ["topics-zero", "topics-word", "missing-input", "input-is-a-file", "output-inside-input",
                                   "output-not-writable", "language-de", "batch-size-zero",
                                   "repair-missing-output", "refit-empty-output"])  # fmt: skip
 def test_usage_error_is_one_line_and_exit_code_2(tmp_path, small_input, case):

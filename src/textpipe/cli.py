@@ -117,6 +117,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def check_run_paths(input_dir: Path, output_dir: Path) -> None:
     """Fail fast, in one line, on paths that cannot work."""
+    if input_dir.is_file():
+        raise ConfigError(f"--input {input_dir} is a file; textpipe reads every file under a folder (and, on later runs, only "
+                          f"the new or changed ones): pass its folder, {input_dir.parent}, or put the file in a folder of its own")
     if not input_dir.is_dir():
         raise ConfigError(f"input folder {input_dir} does not exist or is not a folder")
     if not os.access(input_dir, os.R_OK | os.X_OK):
