@@ -84,6 +84,16 @@ def test_every_run_part_dataset_reads_as_an_empty_table_with_its_columns_from_th
     assert store.recover(tmp_path) == []  # the empty files belong to a committed run
 
 
+def test_a_corrupt_row_less_topics_file_is_moved_alone(tmp_path):
+    store.write_table(tmp_path / "sentences" / store.part_name("r1"), _sentences("a" * 16, 2), store.SENTENCES)
+    store.commit_run(tmp_path, _runs_row("r1"), None)
+    (tmp_path / "topics" / store.part_name("r1")).write_bytes(b"PAR1 torn")
+    moved = store.repair(tmp_path)
+    assert [p.name for p in moved] == [f"topics--{store.part_name('r1')}"]
+    assert len(store.read_dataset(tmp_path, "sentences")) == 2 and store.committed_run_ids(tmp_path) == {"r1"}
+    assert store.read_dataset(tmp_path, "topics").num_rows == 0
+
+
 def test_corrupt_file_is_named_and_repair_moves_it_aside(tmp_path):
     good = tmp_path / "sentences" / store.part_name("good")
     bad = tmp_path / "sentences" / store.part_name("bad")

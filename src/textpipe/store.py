@@ -341,6 +341,8 @@ def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
 # Datasets whose part files appear before their run's commit; `runs` is the commit
 # itself, and `topics` files are per model.
 ORPHANABLE = ("articles", "sentences", "article_topics", "rejects")
+# Datasets whose `part-<run_id>` files are the run's own, and go with it (repair, compaction).
+RUN_PARTS = (*ORPHANABLE, "runs")
 
 
 def recover(output: Path) -> list[Path]:
@@ -376,7 +378,7 @@ def run_files(output: Path, run_id: str) -> dict[str, Path]:
     `write_schema_only_parts`) stays with the dataset, not with a run.
     """
     name = part_name(run_id)
-    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in (*ORPHANABLE, "runs")} | {"files-state": files_state_dir(output) / name}
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {"files-state": files_state_dir(output) / name}
     return {dataset: path for dataset, path in candidates.items() if path.exists()}
 
 
@@ -433,8 +435,9 @@ def repair(output: Path) -> list[Path]:
     the input marked as read, or the surviving sentences duplicated).
     """
     corrupt = [(name, path) for name in SCHEMAS for path in find_corrupt_files(output, name)]
-    moving = [(name, path) for name, path in corrupt if run_id_of(path) is None]
-    for run_id in sorted({run_id_of(path) for _, path in corrupt} - {None}):
+    whole_runs = sorted({run_id_of(path) for name, path in corrupt if name in RUN_PARTS} - {None})
+    moving = [(name, path) for name, path in corrupt if name not in RUN_PARTS or run_id_of(path) is None]
+    for run_id in whole_runs:
         moving += list(run_files(output, run_id).items())
     moved = []
     quarantine = output / "_corrupt"
