@@ -357,6 +357,19 @@ def test_text_field_preference_and_short_text(tmp_path):
     assert second.reason == RejectReason.NO_TEXT and second.record == 1
 
 
+def test_unix_time_in_milliseconds_as_a_json_number(tmp_path):
+    path = tmp_path / "dated.jsonl"
+    path.write_text(json.dumps({"title": "T", "text": BODY, "publishedAt": 1709301600000}) + "\n", encoding="utf-8")
+    (article,) = read(path)
+    assert article.published_at == datetime(2024, 3, 1, 14, 0, tzinfo=UTC) and "published_at_raw" not in article.extra
+
+
+@given(st.text(max_size=60))
+def test_date_parsing_never_raises(text):
+    moment = parse_datetime(text)
+    assert moment is None or moment.tzinfo is UTC
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -367,6 +380,22 @@ def test_text_field_preference_and_short_text(tmp_path):
         ("Fri, 01 Mar 2024 14:00:00 +0100", datetime(2024, 3, 1, 13, 0, tzinfo=UTC)),
         ("Fri, 01 Mar 2024 20:00:00 -0700", datetime(2024, 3, 2, 3, 0, tzinfo=UTC)),
         ("Fri, 01 Mar 2024 14:00:00 GMT", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        # Month names, as scraped pages and CMS exports write dates.
+        ("March 1, 2024", datetime(2024, 3, 1, tzinfo=UTC)),
+        ("1 Mar. 2024 14:00 GMT", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        ("Friday, March 1, 2024 2:00 PM EST", datetime(2024, 3, 1, 19, 0, tzinfo=UTC)),
+        ("Friday, March 1, 2024 10:30 PM CET", datetime(2024, 3, 1, 21, 30, tzinfo=UTC)),
+        ("2024/03/01 14:00", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        # Unix time, in seconds or milliseconds, as a number or as CSV text.
+        ("1709301600", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        ("1709301600000", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),
+        # Not dates, or not without a guess: which of day and month comes first,
+        # the missing day, a two-digit year, a zone abbreviation with several meanings.
+        ("01/03/2024", None),
+        ("March 2024", None),
+        ("1 Mar 24 2:00 PM", None),
+        ("March 1, 2024 2:00 PM CST", None),
+        ("May the fourth be with you, 2024", None),
         ("last Tuesday", None),
         ("", None),
     ],
