@@ -578,6 +578,45 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
             (title, paragraphs[0], "TECH", f"https://tech.example/{i}") for i, (title, paragraphs) in enumerate(stories[4:])]
 
 
+def test_guardian_and_new_york_times_api_responses_map_onto_the_article(tmp_path):
+    """The Guardian's content API (`show-fields=bodyText,byline`: the text sits in a nested
+    `fields` object) and the New York Times' article search (`headline.main`, `byline.original`)
+    and top stories (`published_date`), as they answer."""
+    stories = [_bbc_story("politics", n) for n in (3, 4)]
+    guardian = {"response": {"status": "ok", "total": 2, "results": [
+        {"id": f"politics/2005/mar/0{i + 1}/story", "type": "article", "sectionName": "Politics", "webPublicationDate": f"2005-03-0{i + 1}T09:15:00Z",
+         "webTitle": title, "webUrl": f"https://www.theguardian.example/politics/{i}", "pillarName": "News",
+         "fields": {"bodyText": " ".join(paragraphs), "byline": "Ann Reporter", "wordcount": str(sum(len(p.split()) for p in paragraphs))}}
+        for i, (title, paragraphs) in enumerate(stories)]}}
+    (tmp_path / "guardian.json").write_text(json.dumps(guardian), encoding="utf-8")
+    search = {"status": "OK", "response": {"docs": [
+        {"_id": f"nyt://article/{i}", "web_url": f"https://www.nytimes.example/{i}", "abstract": paragraphs[0],
+         "lead_paragraph": " ".join(paragraphs[:2]), "headline": {"main": title, "kicker": None, "print_headline": title.upper()},
+         "pub_date": f"2005-03-0{i + 1}T05:00:00+0000", "section_name": "World", "byline": {"original": "By Bo Writer", "person": [{"firstname": "Bo"}]}}
+        for i, (title, paragraphs) in enumerate(stories)]}}
+    (tmp_path / "nyt-search.json").write_text(json.dumps(search), encoding="utf-8")
+    top = {"status": "OK", "section": "world", "results": [
+        {"section": "world", "title": title, "abstract": " ".join(paragraphs[:2]), "url": f"https://www.nytimes.example/top/{i}",
+         "byline": "By Cy Author", "published_date": f"2005-03-0{i + 1}T06:00:00-05:00"} for i, (title, paragraphs) in enumerate(stories)]}
+    (tmp_path / "nyt-top.json").write_text(json.dumps(top), encoding="utf-8")
+
+    by_guardian = articles(read(tmp_path / "guardian.json"))
+    assert [(a.title, a.text, a.section, a.author, a.source_id) for a in by_guardian] == [
+        (title, " ".join(paragraphs), "Politics", "Ann Reporter", f"politics/2005/mar/0{i + 1}/story") for i, (title, paragraphs) in enumerate(stories)]
+    assert [a.published_at for a in by_guardian] == [datetime(2005, 3, d, 9, 15, tzinfo=UTC) for d in (1, 2)]
+    assert "fields" not in by_guardian[0].extra and "bodyText" not in by_guardian[0].extra and by_guardian[0].extra["wordcount"]
+
+    by_search = articles(read(tmp_path / "nyt-search.json"))
+    assert [(a.title, a.text.split("\n\n"), a.author, a.url) for a in by_search] == [
+        (title, [" ".join(paragraphs[:2])], "By Bo Writer", f"https://www.nytimes.example/{i}") for i, (title, paragraphs) in enumerate(stories)]
+    assert [a.published_at for a in by_search] == [datetime(2005, 3, d, 5, 0, tzinfo=UTC) for d in (1, 2)]
+    assert by_search[0].extra["headline"]["print_headline"] == stories[0][0].upper()  # structured: kept whole
+
+    by_top = articles(read(tmp_path / "nyt-top.json"))
+    assert [(a.title, a.section, a.published_at) for a in by_top] == [
+        (title, "world", datetime(2005, 3, i + 1, 11, 0, tzinfo=UTC)) for i, (title, _) in enumerate(stories)]
+
+
 @pytest.mark.parametrize(("document", "expected"), [
     ({"title": "Budget", "text": BODY, "data": [1, 2, 3]}, ["Budget"]),  # an article's own list field
     ({"title": "Budget", "text": BODY, "results": []}, ["Budget"]),

@@ -30,20 +30,28 @@ from textpipe.ingest.text import resolve_character_references, split_paragraphs
 from textpipe.records import RawArticle, Reject, RejectReason
 
 # Field names as news APIs, scrapers and datasets spell them (NewsAPI, news-please,
-# schema.org NewsArticle, JSON Feed, the HuffPost news-category set, CMS exports).
+# schema.org NewsArticle, JSON Feed, the HuffPost news-category set, the Guardian's and
+# the New York Times' APIs, CMS exports).
 # Names match ignoring case, "_", "-" and spaces (`publishedAt` is `published_at`);
 # the first listed name that a record fills wins, so full text comes before a summary.
-TEXT_FIELDS = ("text", "body", "article_body", "main_text", "full_text", "article_text", "content",
-               "content_html", "content_text", "description", "summary", "short_description", "abstract")
-TITLE_FIELDS = ("title", "headline")
+TEXT_FIELDS = ("text", "body", "article_body", "main_text", "full_text", "article_text", "body_text", "content",
+               "content_html", "content_text", "description", "summary", "trail_text", "short_description",
+               "lead_paragraph", "abstract", "snippet")
+TITLE_FIELDS = ("title", "headline", "web_title")
 DATE_FIELDS = ("published_at", "date_published", "date_publish", "publish_date", "publication_date",
-               "pub_date", "published", "date")
+               "published_date", "web_publication_date", "pub_date", "published", "date")
 URL_FIELDS = ("url", "link", "web_url", "canonical_url")
 ID_FIELDS = ("id", "guid", "uuid")
 SOURCE_FIELDS = ("source", "source_name", "publisher", "publication", "source_domain")
 SECTION_FIELDS = ("section", "section_name", "category")
 AUTHOR_FIELDS = ("author", "authors", "byline", "creator")
 ARRAY_FIELDS = ("articles", "items", "results", "data", "docs", "records", "entries", "stories", "posts")
+# An object holding more of the record's fields (the Guardian's `fields`, with `bodyText`,
+# `byline`, `headline` when asked for them): its fields count as the record's own.
+NESTED_FIELDS = ("fields",)
+# A structured value's text: NewsAPI's {"id": ..., "name": "BBC News"}, schema.org's
+# {"@type": "Person", "name": ...}, the New York Times' {"main": headline} and {"original": "By ..."}.
+STRUCTURED_TEXT_KEYS = ("name", "main", "original")
 CSV_DELIMITERS = ",;\t|"
 DETAIL_PROBE_CHARS = 100
 
@@ -79,9 +87,8 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, dict):
-        # NewsAPI's {"id": ..., "name": "BBC News"}, schema.org's {"@type": "Person", "name": ...}
-        name = value.get("name")
-        return _as_text(name) if isinstance(name, str) else None
+        text = next((value[key] for key in STRUCTURED_TEXT_KEYS if isinstance(value.get(key), str) and value[key].strip()), None)
+        return _as_text(text) if text is not None else None
     if isinstance(value, list) and value:
         texts = [text for item in value if isinstance(item, str | dict) and (text := _as_text(item))]
         return ", ".join(texts) if len(texts) == len(value) else None
@@ -149,6 +156,7 @@ def article_from_record(
             source, index, RejectReason.BAD_RECORD,
             f"record is a JSON {type(record).__name__}, expected an object",
         )  # fmt: skip
+    record = _with_nested_fields(record)
     fields = _fields_by_key(record)
     text_key = _first_present(fields, TEXT_FIELDS)
     text = _body(record[text_key]) if text_key is not None else ""
@@ -202,6 +210,22 @@ def article_from_record(
         source_id=known["id"],
         extra={str(key): value for key, value in extra.items()},
     )
+
+
+def _with_nested_fields(record: dict[Any, Any]) -> dict[Any, Any]:
+    """The record with the fields of a nested `fields` object lifted beside its own
+    (its own win); what is not used then goes to `extra` field by field, not twice."""
+    nested = [(key, value) for key, value in record.items() if field_key(key) in NESTED_FIELDS and isinstance(value, dict)]
+    if not nested:
+        return record
+    lifted = {key: value for key, value in record.items() if key not in dict(nested)}
+    own = {field_key(key) for key in lifted}
+    for _, inner in nested:
+        for key, value in inner.items():
+            if field_key(key) not in own:
+                lifted[key] = value
+                own.add(field_key(key))
+    return lifted
 
 
 def _json_constant(name: str) -> None:
