@@ -87,6 +87,9 @@ def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, st
     logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected", counts.files, counts.articles_seen, counts.new, counts.duplicates, counts.rejected)
     if counts.rejected:
         logger.warning("rejected %d files/records: %s", counts.rejected, counts.rejected_by_reason)
+    if counts.dates_not_read:
+        logger.warning("%d new articles have a publication date textpipe could not read, e.g. %r: stored without published_at, "
+                       "the date kept in extra.published_at_raw", counts.dates_not_read, counts.date_not_read_example)
     return IngestResult(chunks, counts, time.perf_counter() - started)
 
 

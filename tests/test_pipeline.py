@@ -3,6 +3,8 @@ sample of the whole stream, read without materializing every article's terms."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 
@@ -58,3 +60,34 @@ def test_plan_reads_skips_unchanged_files_and_batches_the_rest_as_by_size(tmp_pa
     rest = [f for i, f in enumerate(files) if i not in (0, 5)]
     assert unchanged == 2 and [f[0] for f in fingerprints] == [f.relative for f in rest]
     assert batches == plan_file_batches(rest, settings) and len(batches) > 60 // 7
+
+
+def test_new_articles_with_a_date_not_read_are_counted_and_named_in_the_outcome(tmp_path, bbc_texts):
+    """Stored without published_at, such articles must not pass unnoticed: a whole export
+    in a date format textpipe does not read would otherwise look like undated news."""
+    from datetime import UTC, datetime
+
+    from textpipe.config import Settings
+    from textpipe.ingest import InputFile
+    from textpipe.pipeline import IngestCounts, ingest_files
+    from textpipe.report import RunSummary
+
+    dates = ["05/03/2024", "2024-03-05T10:00:00Z", "March 2024", "March 5, 2024"]
+    rows = [{"title": title, "text": text, "date": date} for (_, title, text), date in zip(bbc_texts, dates, strict=False)]
+    path = tmp_path / "dated.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + json.dumps(rows[0]) + "\n", encoding="utf-8")
+    settings = Settings(input_dir=tmp_path, output_dir=tmp_path / "out")
+    counts = IngestCounts()
+    chunks = list(ingest_files([InputFile(path, path.name)], settings, set(), "r1", datetime.now(UTC), counts))
+    stored = pa.concat_tables([chunk.articles for chunk in chunks])
+    assert (counts.new, counts.duplicates, counts.dates_not_read, counts.date_not_read_example) == (4, 1, 2, "05/03/2024")
+    assert stored.column("published_at").null_count == 2
+
+    total = IngestCounts()
+    total.add(counts)
+    total.add(counts)
+    assert (total.dates_not_read, total.date_not_read_example) == (4, "05/03/2024")
+    summary = RunSummary.build(run_id="r1", settings=settings, counts=counts, skipped={}, written={"articles": 4}, topics=None,
+                               stage_seconds={}, started_at=datetime.now(UTC), failures=[])
+    assert "; 2 new articles with a date not read (see extra.published_at_raw);" in summary.one_line()
+    assert {"metric": "new articles with a date not read (extra.published_at_raw)", "value": 2} in summary.summary_rows()

@@ -54,6 +54,9 @@ class IngestCounts:
     duplicates: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    # New articles whose record had a date textpipe could not read (kept in extra.published_at_raw).
+    dates_not_read: int = 0
+    date_not_read_example: str = ""
 
     def add_reject(self, reject: Reject) -> None:
         self.rejected += 1
@@ -65,6 +68,8 @@ class IngestCounts:
         self.new += other.new
         self.duplicates += other.duplicates
         self.rejected += other.rejected
+        self.dates_not_read += other.dates_not_read
+        self.date_not_read_example = self.date_not_read_example or other.date_not_read_example
         for reason, n in other.rejected_by_reason.items():
             self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + n
 
@@ -139,6 +144,9 @@ def ingest_files(
             batch_ids.add(article.article_id)
             kept.append(article)
             counts.new += 1
+            if "published_at_raw" in article.extra:
+                counts.dates_not_read += 1
+                counts.date_not_read_example = counts.date_not_read_example or str(article.extra["published_at_raw"])[:60]
             if len(kept) >= settings.batch_size:
                 yield IngestedChunk(articles_table(kept, run_id, ingested_at), rejects)
                 kept, rejects = [], []

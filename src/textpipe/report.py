@@ -38,6 +38,7 @@ class RunSummary:
     stage_seconds: dict[str, float]
     parameters: dict[str, Any]
     failures: list[str] = field(default_factory=list)
+    n_dates_not_read: int = 0
 
     @classmethod
     def build(
@@ -79,6 +80,7 @@ class RunSummary:
             stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
             parameters=settings.model_dump(mode="json"),
             failures=failures,
+            n_dates_not_read=counts.dates_not_read,
         )
 
     def runs_row(self) -> dict[str, Any]:
@@ -101,6 +103,7 @@ class RunSummary:
             {"metric": "files skipped (other extensions)", "value": self.n_skipped_files},
         ]
         rows += [{"metric": f"files skipped: {extension}", "value": n} for extension, n in self.skipped_by_extension.items()]
+        rows.append({"metric": "new articles with a date not read (extra.published_at_raw)", "value": self.n_dates_not_read})
         rows.append({"metric": "rejected", "value": self.n_rejected})
         rows += [{"metric": f"rejected: {reason}", "value": n} for reason, n in self.rejected_by_reason.items()]
         rows += [{"metric": f"seconds: {stage}", "value": s} for stage, s in self.stage_seconds.items()]
@@ -120,8 +123,11 @@ class RunSummary:
         # A file in a format textpipe does not read is no reject, but its owner should see it was left out.
         skipped = (f"; {self.n_skipped_files} file{'s' if self.n_skipped_files != 1 else ''} skipped for their extension ({_counts(self.skipped_by_extension)})"
                    if self.n_skipped_files else "")
+        # Such an article is stored, without published_at: a whole export in an unread date format must not pass unnoticed.
+        undated = (f"; {self.n_dates_not_read} new article{'s' if self.n_dates_not_read != 1 else ''} with a date not read "
+                   "(see extra.published_at_raw)" if self.n_dates_not_read else "")
         return (
-            f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}{skipped}; "
+            f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}{skipped}{undated}; "
             f"{self.n_topics} topics (model {self.model_id or '-'}); output {self.output_dir} [{seconds:.1f} s]"
         )
 
