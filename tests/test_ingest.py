@@ -392,6 +392,7 @@ def test_date_parsing_never_raises(text):
         # Not dates, or not without a guess: which of day and month comes first,
         # the missing day, a two-digit year, a zone abbreviation with several meanings.
         ("01/03/2024", None),
+        ("15/03/2024 08:10", None),  # day first here, but not read, like the rest of its export would not be
         ("March 2024", None),
         ("1 Mar 24 2:00 PM", None),
         ("March 1, 2024 2:00 PM CST", None),
