@@ -654,7 +654,7 @@ def commit_run(output: Path, runs_row: dict, staging: Path | None) -> None:
             staging.parent.rmdir()  # only when no other staging is left
 
 
-def write_schema_only_parts(output: Path, run_id: str) -> list[Path]:
+def write_schema_only_parts(output: Path, run_id: str) -> None:
     """A file with no rows, named as the run's part, for each dataset that has no file yet.
 
     Without one, a store whose runs never rejected anything has no `rejects/`
@@ -662,13 +662,9 @@ def write_schema_only_parts(output: Path, run_id: str) -> list[Path]:
     and `pd.read_parquet(".../rejects")` or DuckDB's `read_parquet` fail instead
     of returning an empty table with the dataset's columns.
     """
-    written = []
     for name in (*ORPHANABLE, "topics"):
         if not dataset_files(output, name):
-            path = dataset_dir(output, name) / part_name(run_id)
-            write_table(path, SCHEMAS[name].empty_table(), SCHEMAS[name])
-            written.append(path)
-    return written
+            write_table(dataset_dir(output, name) / part_name(run_id), SCHEMAS[name].empty_table(), SCHEMAS[name])
 
 
 # The input-file manifest: which files (by path, size and mtime) a committed run

@@ -215,12 +215,12 @@ def article_from_record(
 def _with_nested_fields(record: dict[Any, Any]) -> dict[Any, Any]:
     """The record with the fields of a nested `fields` object lifted beside its own
     (its own win); what is not used then goes to `extra` field by field, not twice."""
-    nested = [(key, value) for key, value in record.items() if field_key(key) in NESTED_FIELDS and isinstance(value, dict)]
+    nested = {key: value for key, value in record.items() if field_key(key) in NESTED_FIELDS and isinstance(value, dict)}
     if not nested:
         return record
-    lifted = {key: value for key, value in record.items() if key not in dict(nested)}
+    lifted = {key: value for key, value in record.items() if key not in nested}
     own = {field_key(key) for key in lifted}
-    for _, inner in nested:
+    for inner in nested.values():
         for key, value in inner.items():
             if field_key(key) not in own:
                 lifted[key] = value
