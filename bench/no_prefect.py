@@ -28,7 +28,7 @@ from textpipe_flows import cpu_pool  # imports no Prefect: a process pool only
 from textpipe import pipeline, store
 from textpipe.config import Settings
 from textpipe.ingest import discover
-from textpipe.report import RunSummary
+from textpipe.summary import RunSummary
 
 
 def run(settings: Settings, refit: bool = False) -> dict[str, object]:

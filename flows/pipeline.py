@@ -29,7 +29,7 @@ from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings, parse_topics
 from textpipe.ingest import InputFile, discover
 from textpipe.records import Reject
-from textpipe.report import RunSummary
+from textpipe.summary import RunSummary
 from textpipe_flows import cpu_pool, publish
 from textpipe_flows.heartbeats import end_runs_without_joining_heartbeats
 from textpipe_flows.runners import make_task_runner

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from textpipe import store
-from textpipe.report import RunSummary
+from textpipe.summary import RunSummary
 
 
 def run_artifacts(summary: RunSummary, output: Path) -> None:

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from textpipe import refit, store
 from textpipe.config import Settings, parse_topics
 from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
-from textpipe.report import RunSummary
+from textpipe.summary import RunSummary
 from textpipe.topics import TopicModel
 from textpipe_flows import publish
 from textpipe_flows.pipeline import new_run_id, untagged_tasks

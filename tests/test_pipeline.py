@@ -70,7 +70,7 @@ def test_new_articles_with_a_date_not_read_are_counted_and_named_in_the_outcome(
     from textpipe.config import Settings
     from textpipe.ingest import InputFile
     from textpipe.pipeline import IngestCounts, ingest_files
-    from textpipe.report import RunSummary
+    from textpipe.summary import RunSummary
 
     dates = ["05/03/2024", "2024-03-05T10:00:00Z", "March 2024", "March 5, 2024"]
     rows = [{"title": title, "text": text, "date": date} for (_, title, text), date in zip(bbc_texts, dates, strict=False)]
