@@ -234,7 +234,7 @@ def test_jsonl_fields_map_onto_the_article():
     for article, record in zip(records, expected, strict=True):
         assert (article.title, article.url, article.source_id) == (record["title"], record["url"], record["id"])
         assert (article.section, article.author) == (record["section"], record["author"])
-        assert article.extra["source_name"] == record["source"]
+        assert article.publisher == record["source"] and "source" not in article.extra
         assert article.extra["lang"] == record["lang"]
         assert "title" not in article.extra and "text" not in article.extra
         moment = parse_datetime(record["published_at"])
@@ -558,13 +558,13 @@ def test_records_shaped_as_news_apis_and_scrapers_deliver_them_map_onto_the_arti
     assert by_api[0].text.split("\n\n") == stories[0][1] and "text_chars_cut" not in by_api[0].extra
     assert (by_api[1].text, by_api[1].extra["text_chars_cut"]) == (full[:200].rstrip(), len(full) - 200)
     assert [a.published_at for a in by_api] == [datetime(2005, 3, d, 10, 30, tzinfo=UTC) for d in (1, 2)]
-    assert {(a.author, a.extra["source_name"]) for a in by_api} == {("Ann Reporter", "BBC News")}
+    assert {(a.author, a.publisher) for a in by_api} == {("Ann Reporter", "BBC News")}
     assert "urlToImage" in by_api[0].extra and "publishedAt" not in by_api[0].extra
     assert by_api[0].extra["source"] == {"id": None, "name": "BBC News"}  # the name is taken, nothing is lost
 
     scraped = articles(read(tmp_path / "news-please.jsonl"))
     assert [a.text.split("\n\n") for a in scraped] == [paragraphs for _, paragraphs in stories[2:4]]
-    assert {(a.author, a.extra["source_name"], a.published_at) for a in scraped} == {
+    assert {(a.author, a.publisher, a.published_at) for a in scraped} == {
         ("Ann Reporter, Bo Writer", "politics.example", datetime(2005, 3, 1, 13, 4, 5, tzinfo=UTC))}
     assert scraped[0].extra["description"] == stories[2][1][0]
 
@@ -842,3 +842,48 @@ def test_copying_a_folder_keeps_sources_relative(tmp_path):
     found = discover(root, SETTINGS)
     assert [f.relative for f in found.files] == [f.relative for f in discover(RAW, SETTINGS).files]
     assert all("\\" not in f.relative and not f.relative.startswith("/") for f in found.files)
+
+
+# --- publisher --------------------------------------------------------------------------
+
+
+def _publishers(path: Path, root: Path) -> list[str | None]:
+    from textpipe.clean import clean_article
+
+    return [clean_article(article).publisher for article in articles(read(path, root=root))]
+
+
+def test_publisher_from_the_record_feed_page_folder_or_url(tmp_path):
+    """Each input names its outlet its own way: a record's field (NewsAPI's source.name,
+    site_name, a `source` that is an outlet and not a path), the Guardian's and the Times'
+    APIs by their own fields, a feed's title or an entry's <source>, a page's site name,
+    a `publisher=<name>` folder; else the URL's host, and a bare .txt has none."""
+    (title, paragraphs), (title2, paragraphs2) = _bbc_story("politics", 5), _bbc_story("business", 6)
+    text = "\n\n".join(paragraphs)
+    records = [
+        {"title": title, "text": text, "source": {"id": "bbc-news", "name": "BBC News"}},
+        {"title": title, "text": text, "site_name": "  The  Coastal Courier "},
+        {"title": title, "text": text, "source": "exports/2024/wire.jsonl", "url": "https://www.reuters.example/a/1"},
+        {"title": title, "text": text, "source": "https://www.apnews.example/", "url": "https://elsewhere.example/x"},
+        {"title": title, "text": text, "apiUrl": "https://content.guardianapis.com/politics/x", "webUrl": "https://www.theguardian.com/x"},
+        {"title": title, "text": text, "uri": "nyt://article/1b2c"},
+        {"title": title, "text": text},
+    ]
+    (tmp_path / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert _publishers(tmp_path / "mixed.jsonl", tmp_path) == [
+        "BBC News", "The Coastal Courier", "reuters.example", "apnews.example", "The Guardian", "The New York Times", None]
+
+    items = "".join(
+        f"<item><title>{xml_escape(t)}</title><link>https://feeds.example/{i}</link><description>{xml_escape(' '.join(p))}</description>{source}</item>"
+        for i, (t, p, source) in enumerate([(title, paragraphs, ""), (title2, paragraphs2, '<source url="https://wire.example/rss">Wire Service</source>')]))
+    (tmp_path / "world.rss").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>World &amp; Nation</title>{items}</channel></rss>', encoding="utf-8")
+    assert _publishers(tmp_path / "world.rss", tmp_path) == ["World & Nation", "Wire Service"]
+
+    assert _publishers(RAW / "pages" / "article.html", RAW) == ["The Coastal Courier"]
+
+    folder = tmp_path / "publisher=BBC News" / "2024"
+    folder.mkdir(parents=True)
+    shutil.copy(BBC / "politics" / "005.txt", folder / "005.txt")
+    shutil.copy(BBC / "politics" / "005.txt", tmp_path / "bare.txt")
+    assert _publishers(folder / "005.txt", tmp_path) == ["BBC News"]
+    assert _publishers(tmp_path / "bare.txt", tmp_path) == [None]

@@ -51,6 +51,7 @@ class CleanArticle:
     section: str | None
     author: str | None
     source_id: str | None
+    publisher: str | None
     extra: dict[str, Any]
 
 
@@ -196,5 +197,39 @@ def clean_article(raw: RawArticle) -> CleanArticle:
         section=normalize_line(raw.section) if raw.section else None,
         author=normalize_line(raw.author) if raw.author else None,
         source_id=raw.source_id,
+        publisher=publisher_of(raw),
         extra=raw.extra,
     )
+
+
+# `data/raw/publisher=BBC News/001.txt`: the folder names the outlet of what it holds.
+PUBLISHER_FOLDER = "publisher="
+
+
+def publisher_of(raw: RawArticle) -> str | None:
+    """The outlet: as the record, feed or page names it; else as a `publisher=<name>`
+    folder of its input path names it; else the host of its URL (`www.` dropped)."""
+    if raw.publisher and (named := outlet_name(raw.publisher)):
+        return named
+    folders = raw.source.split("/")[:-1]
+    named_by_folder = [folder[len(PUBLISHER_FOLDER):] for folder in folders if folder.startswith(PUBLISHER_FOLDER)]
+    if named_by_folder and (named := normalize_line(named_by_folder[-1]).strip()):
+        return named
+    return url_host(raw.url) if raw.url else None
+
+
+def outlet_name(value: str) -> str | None:
+    """A publisher as one line; an outlet given as a URL is its host."""
+    value = normalize_line(value).strip()
+    return url_host(value) if "://" in value else value or None
+
+
+def url_host(url: str) -> str | None:
+    """`https://www.bbc.co.uk:443/news/x` -> `bbc.co.uk`; None when `url` has no host."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.") if host else None

@@ -49,6 +49,7 @@ class RawArticle:
     section: str | None = None
     author: str | None = None
     source_id: str | None = None  # the record's own `id` field, if any
+    publisher: str | None = None  # the outlet, as the record, feed or page names it
     extra: dict[str, Any] = field(default_factory=dict)
 
 

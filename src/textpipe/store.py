@@ -58,6 +58,7 @@ ARTICLES = _schema(
     _field("title", pa.string(), "Title, normalized, without a section suffix.", False),
     _field("section", pa.string(), "Section (e.g. Politics), from the record or a title suffix."),
     _field("author", pa.string(), "Author(s) as given by the source."),
+    _field("publisher", pa.string(), "The outlet: the record's own field (publisher, source name, site name), the feed's title, the page's site name, a `publisher=<name>` input folder, else the URL's host; null when none is known."),
     _field("published_at", UTC_TIMESTAMP, "Publication time in UTC, if the source gave one."),
     _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article (UTC).", False),
     _field("language", pa.string(), "ISO 639-1 code detected from the text; null when unsure."),

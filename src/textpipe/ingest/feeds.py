@@ -161,6 +161,8 @@ def _entry_article(
         section=terms[0] if terms else None,
         author=entry.get("author") or None,
         source_id=entry.get("id") or None,
+        # An aggregator's entry names the outlet it comes from (RSS <source>); else the feed is the outlet.
+        publisher=_one_line((entry.get("source") or {}).get("title"), None) or feed_title,
         extra=extra,
     )
 

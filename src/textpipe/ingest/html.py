@@ -67,6 +67,7 @@ def parse_html(page: str, source: str, settings: Settings) -> RawArticle | Rejec
         published_at=published_at,
         section=categories[0] if categories else None,
         author=document.author or None,
+        publisher=document.sitename or document.hostname or None,
         extra=extra,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from textpipe.config import Settings
@@ -42,7 +42,9 @@ DATE_FIELDS = ("published_at", "date_published", "date_publish", "publish_date",
                "published_date", "web_publication_date", "pub_date", "published", "date")
 URL_FIELDS = ("url", "link", "web_url", "canonical_url")
 ID_FIELDS = ("id", "guid", "uuid")
-SOURCE_FIELDS = ("source", "source_name", "publisher", "publication", "source_domain")
+# The outlet: NewsAPI's {"source": {"name": ...}}, news-please's `source_domain`, Open
+# Graph's `site_name`; a `source` that is a path or a file name names no outlet.
+PUBLISHER_FIELDS = ("publisher", "publication", "source_name", "site_name", "outlet", "source", "source_domain")
 SECTION_FIELDS = ("section", "section_name", "category")
 AUTHOR_FIELDS = ("author", "authors", "byline", "creator")
 ARRAY_FIELDS = ("articles", "items", "results", "data", "docs", "records", "entries", "stories", "posts")
@@ -72,11 +74,11 @@ def _fields_by_key(record: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     return fields
 
 
-def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str]) -> str | None:
-    """The original key of the first of `names` whose value is not empty."""
+def _first_present(fields: Mapping[str, tuple[str, Any]], names: Iterable[str], accept: Callable[[Any], bool] | None = None) -> str | None:
+    """The original key of the first of `names` whose value is not empty (and passes `accept`)."""
     for name in names:
         key = field_key(name)
-        if key in fields and fields[key][1] not in (None, "", [], {}):
+        if key in fields and fields[key][1] not in (None, "", [], {}) and (accept is None or accept(fields[key][1])):
             return fields[key][0]
     return None
 
@@ -174,10 +176,10 @@ def article_from_record(
     used = {text_key}
     known: dict[str, str | None] = {}
     for name, candidates in (
-        ("title", TITLE_FIELDS), ("url", URL_FIELDS), ("id", ID_FIELDS), ("source", SOURCE_FIELDS),
+        ("title", TITLE_FIELDS), ("url", URL_FIELDS), ("id", ID_FIELDS), ("publisher", PUBLISHER_FIELDS),
         ("section", SECTION_FIELDS), ("author", AUTHOR_FIELDS),
     ):  # fmt: skip
-        key = _first_present(fields, candidates)
+        key = _first_present(fields, candidates, _names_an_outlet if name == "publisher" else None)
         known[name] = _as_text(record[key]) if key is not None else None
         # A structured value ({"id": ..., "name": ...}) gives its name and stays in `extra` whole.
         if key is not None and known[name] is not None and not _structured(record[key]):
@@ -194,8 +196,6 @@ def article_from_record(
         published_at = parse_datetime(record[date_key])
         if published_at is None:
             extra["published_at_raw"] = record[date_key]
-    if known["source"] is not None:
-        extra["source_name"] = known["source"]
 
     return RawArticle(
         source=source,
@@ -208,8 +208,36 @@ def article_from_record(
         section=known["section"],
         author=known["author"],
         source_id=known["id"],
+        publisher=known["publisher"] or api_outlet(fields),
         extra={str(key): value for key, value in extra.items()},
     )
+
+
+# News APIs whose records do not name their outlet, known by a field of their own.
+_API_OUTLETS = (
+    ("apiurl", "content.guardianapis.com", "The Guardian"),  # the Guardian's content API
+    ("id", "nyt://", "The New York Times"),                  # the Times' Article Search (`_id`)
+    ("uri", "nyt://", "The New York Times"),                 # the Times' Top Stories
+)
+
+
+def api_outlet(fields: Mapping[str, tuple[str, Any]]) -> str | None:
+    """The outlet of a record from the Guardian's or the New York Times' API, which do not name it."""
+    for key, marker, outlet in _API_OUTLETS:
+        value = fields.get(key, (None, None))[1]
+        if isinstance(value, str) and marker in value:
+            return outlet
+    return None
+
+
+_FILE_NAME = re.compile(r"\.(?:txt|json|jsonl|ndjson|csv|tsv|html?|xml|rss|atom|gz)$", re.IGNORECASE)
+
+
+def _names_an_outlet(value: Any) -> bool:
+    """False for a `source` that is a path or a file name (`feeds/world.rss`), which names no outlet."""
+    if not isinstance(value, str):
+        return True
+    return "://" in value or not ("/" in value or "\\" in value or _FILE_NAME.search(value.strip()))
 
 
 def _with_nested_fields(record: dict[Any, Any]) -> dict[Any, Any]:
