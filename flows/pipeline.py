@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from textpipe import compact, pipeline, store
+from textpipe import compact, derived, pipeline, store
 from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings, parse_topics
 from textpipe.ingest import InputFile, discover
@@ -53,6 +53,7 @@ class StagedBatch:
     articles: Path
     sentences: Path
     seconds: dict[str, float] = field(default_factory=dict)
+    mentions: Path | None = None  # the terms its sentences name, once scored
 
 
 @dataclass
@@ -104,9 +105,9 @@ def tokenize_batch(articles_path: Path, index: int, total: int) -> StagedBatch:
 @task(name="sentiment", task_run_name="sentiment [batch {index}/{total}]", cache_policy=NO_CACHE)
 def sentiment_batch(batch: StagedBatch, language: str, index: int, total: int) -> StagedBatch:
     started = time.perf_counter()
-    articles, sentences, n_sentences = cpu_pool.run(pipeline.sentiment_stage, batch.articles, batch.sentences, language, index)
+    articles, sentences, mentions, n_sentences = cpu_pool.run(pipeline.sentiment_stage, batch.articles, batch.sentences, language, index)
     get_run_logger().info("scored %d sentences", n_sentences)
-    return StagedBatch(articles, sentences, {**batch.seconds, "sentiment": time.perf_counter() - started})
+    return StagedBatch(articles, sentences, {**batch.seconds, "sentiment": time.perf_counter() - started}, mentions)
 
 
 @dataclass
@@ -128,18 +129,32 @@ def topics_step(tokenized: dict[int, StagedBatch], settings: Settings, output: P
 
 @task(name="write", task_run_name="write", cache_policy=NO_CACHE)
 def write_step(batches: list[StagedBatch], reject_paths: list[Path], topics: TopicsResult | None, output: Path, run_id: str) -> dict[str, int]:
+    articles = [b.articles for b in batches]
+    dropped = store.cross_batch_duplicates(articles)
     written = store.commit_batches(
         output,
         run_id,
-        articles=[b.articles for b in batches],
+        articles=articles,
         sentences=[b.sentences for b in batches],
         assignments=topics.assignment_paths if topics else [],
         rejects=reject_paths,
+        story_ids=pipeline.place_stories(output, articles, dropped, run_id),
+        terms_delta=pipeline.run_terms([b.mentions for b in batches if b.mentions is not None], dropped),
+        dropped=dropped,
     )
     if topics and topics.model_id and batches:  # with nothing new, the topic counts stand
         store.write_topics(output, topics.model_id, topics.topics)
     get_run_logger().info("wrote %s", ", ".join(f"{n} {name}" for name, n in written.items()))
     return written
+
+
+@task(name="derive", task_run_name="stories, trends, terms", cache_policy=NO_CACHE)
+def derive_step(output: Path, run_id: str) -> list[str]:
+    """Recount the datasets across articles for the committed run."""
+    updated = derived.refresh(output, run_id)
+    if updated:
+        get_run_logger().info("updated %s", ", ".join(updated))
+    return updated
 
 
 @task(name="compact", task_run_name="compact", cache_policy=NO_CACHE)
@@ -195,6 +210,7 @@ def textpipe_run(
         removed = store.recover(output)
         if removed:
             logger.warning("cleaned %d files left by an interrupted run", len(removed))
+        derived.recover(output)
         staging = store.staging_dir(output, run_id)
         seen_path = store.write_staged(staging / "seen-ids.arrow", store.seen_article_ids(output))
         clock = time.perf_counter()
@@ -228,6 +244,10 @@ def textpipe_run(
         store.commit_run(output, summary.runs_row(), staging)
         if not failures:
             store.record_file_manifest(output, run_id, plan.fingerprints)
+        # The run is committed: a failed recount shows as a failed task, and the next run redoes it.
+        derivation = derive_step(output, run_id, return_state=True)
+        if not derivation.is_completed():
+            logger.warning("stories, trends and terms were not updated; the run's data is committed, the next run recounts them: %s", derivation.message)
         if compact.compaction_due(output, settings.compact_after_runs):
             # The run is committed: a failed compaction shows as a failed task, and the next run tries again.
             compaction = compact_store(output, f"{run_id}-compact", return_state=True)

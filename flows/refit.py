@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from textpipe import refit, store
+from textpipe import derived, refit, store
 from textpipe.config import Settings, parse_topics
 from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
 from textpipe.summary import RunSummary
@@ -42,6 +42,7 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str | None = 
     seconds: dict[str, float] = {}
     with store.OutputLock(output), untagged_tasks():
         store.recover(output)
+        derived.recover(output)
         staging = store.staging_dir(output, run_id)
         clock = time.perf_counter()
         model_dir = fit_model(output, settings)
@@ -60,6 +61,7 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str | None = 
         )
         store.write_topics(output, model.model_id_, result.topics)
         store.commit_run(output, summary.runs_row(), staging)
+        derived.refresh(output, run_id)
     publish.run_artifacts(summary, output)
     get_run_logger().info(summary.one_line())
     return summary

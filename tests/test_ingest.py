@@ -878,6 +878,8 @@ def test_publisher_from_the_record_feed_page_folder_or_url(tmp_path):
         for i, (t, p, source) in enumerate([(title, paragraphs, ""), (title2, paragraphs2, '<source url="https://wire.example/rss">Wire Service</source>')]))
     (tmp_path / "world.rss").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>World &amp; Nation</title>{items}</channel></rss>', encoding="utf-8")
     assert _publishers(tmp_path / "world.rss", tmp_path) == ["World & Nation", "Wire Service"]
+    tech = articles(read(RAW / "feeds" / "tech.atom", root=RAW))  # "Circuit Weekly – Technology": a section of the outlet
+    assert _publishers(RAW / "feeds" / "tech.atom", RAW) == ["Circuit Weekly"] * len(tech) and tech[0].section == "Technology"
 
     assert _publishers(RAW / "pages" / "article.html", RAW) == ["The Coastal Courier"]
 

@@ -85,6 +85,8 @@ def compact(output: Path, run_id: str, small_run_bytes: int = SMALL_RUN_BYTES, m
             hidden += _merge(store.dataset_dir(output, name) / store.part_name(run_id), files, store.SCHEMAS[name])
         manifests = [store.files_state_dir(output) / store.part_name(r) for r in run_ids]
         hidden += _merge(store.files_state_dir(output) / store.part_name(run_id), manifests, store.FILES_STATE)
+        counted = [store.terms_state_dir(output) / store.part_name(r) for r in run_ids]
+        hidden += _merge(store.terms_state_dir(output) / store.part_name(run_id), counted, store.TERMS_DELTA)
         runs = [store.dataset_dir(output, "runs") / store.part_name(r) for r in run_ids]
         own_row = _runs_row(run_id, started_at, len(run_ids), time.perf_counter() - clock)
         commit = _merge(store.dataset_dir(output, "runs") / store.part_name(run_id), runs, store.RUNS, extra=own_row)

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
 import io
@@ -74,6 +74,7 @@ ARTICLES = _schema(
     _field("topic_id", pa.int32(), "Dominant topic of the current model; null if the article has no known terms."),
     _field("topic_weight", pa.float32(), "Share of the dominant topic in the article's topic mix (0-1)."),
     _field("model_id", pa.string(), "Topic model that assigned topic_id (see `topics`)."),
+    _field("story_id", pa.string(), "Story the article belongs to (see `stories`): copies of one article (wire copy, a new headline, a dropped paragraph) share it; the article_id of the story's first article."),
     _field("run_id", pa.string(), "Run that added the article (see `runs`).", False),
     _field("extra", pa.string(), "Other fields of the source record, as a JSON object."),
 )
@@ -141,6 +142,41 @@ RUNS = _schema(
     _field("stage_seconds", pa.string(), "Seconds spent per stage as a JSON object.", False),
 )
 
+STORIES = _schema(
+    "One row per story: articles that are copies of one another (rebuilt after every run that adds articles).",
+    _field("story_id", pa.string(), "Story id (articles.story_id): the article_id of its first article.", False),
+    _field("first_seen", UTC_TIMESTAMP, "Earliest published_at of its articles (ingested_at where an article has none), UTC.", False),
+    _field("last_seen", UTC_TIMESTAMP, "Latest published_at of its articles (ingested_at where an article has none), UTC.", False),
+    _field("n_articles", pa.int64(), "Articles in the story.", False),
+    _field("n_publishers", pa.int64(), "Distinct publishers among them (an article without one is not counted).", False),
+    _field("title", pa.string(), "Title of the earliest article.", False),
+    _field("article_ids", pa.list_(pa.string()), "Its articles, earliest first.", False),
+)
+
+TRENDS = _schema(
+    "Articles per day, topic and publisher, with their sentiment: one row per (model_id, date, topic_id, publisher), recounted from `articles` after every run and refit.",
+    _field("model_id", pa.string(), "Topic model of the articles counted (articles.model_id); join `topics` on (model_id, topic_id) for labels."),
+    _field("date", pa.date32(), "UTC calendar date of published_at; null for articles without one."),
+    _field("topic_id", pa.int32(), "Dominant topic (articles.topic_id); null for articles with no known terms."),
+    _field("publisher", pa.string(), "Publisher (articles.publisher); null where none is known."),
+    _field("n_articles", pa.int64(), "Articles.", False),
+    _field("n_stories", pa.int64(), "Distinct stories among them (articles.story_id).", False),
+    _field("sentiment_mean", pa.float64(), "Mean sentiment_compound of those with a score (English); null if none."),
+    _field("n_positive", pa.int64(), "Articles labelled positive.", False),
+    _field("n_neutral", pa.int64(), "Articles labelled neutral.", False),
+    _field("n_negative", pa.int64(), "Articles labelled negative.", False),
+)
+
+TERMS = _schema(
+    "What is said about whom: one row per (date, term), a term being a name or capitalized phrase the sentences use (see README: Terms); updated by every run that adds articles.",
+    _field("date", pa.date32(), "UTC calendar date of the articles' published_at; null for articles without one."),
+    _field("term", pa.string(), "The name as written, normalized: Vladimir Putin, Putin (also counting sentences that name Vladimir Putin), Minsk.", False),
+    _field("n_sentences", pa.int64(), "Sentences that mention it.", False),
+    _field("n_articles", pa.int64(), "Articles with such a sentence.", False),
+    _field("n_scored", pa.int64(), "Those sentences with a VADER score (English articles).", False),
+    _field("sentiment_mean", pa.float64(), "Mean VADER compound of the scored sentences; null if none."),
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "articles": ARTICLES,
     "sentences": SENTENCES,
@@ -148,7 +184,12 @@ SCHEMAS: dict[str, pa.Schema] = {
     "article_topics": ARTICLE_TOPICS,
     "rejects": REJECTS,
     "runs": RUNS,
+    "stories": STORIES,
+    "trends": TRENDS,
+    "terms": TERMS,
 }
+# Datasets recounted from the others after a commit (`textpipe.derived`), one file each.
+DERIVED = ("stories", "trends", "terms")
 
 
 def dataset_dir(output: Path, name: str) -> Path:
@@ -357,13 +398,14 @@ def recover(output: Path) -> list[Path]:
     if compaction:
         log.warning("completed an interrupted compaction: removed %d files it had merged or written", len(compaction))
     removed: list[Path] = []
-    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {"state": output / "_state", "files-state": files_state_dir(output)}
+    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {
+        "state": output / "_state", "files-state": files_state_dir(output), "terms-state": terms_state_dir(output)}
     for name, folder in folders.items():
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
             run_id = run_id_of(path)
-            orphan = name in ORPHANABLE and run_id is not None and run_id not in committed
+            orphan = name in (*ORPHANABLE, "terms-state") and run_id is not None and run_id not in committed
             if path.name.startswith(".") and path.name.endswith(".tmp") or orphan:
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -373,13 +415,15 @@ def recover(output: Path) -> list[Path]:
 
 
 def run_files(output: Path, run_id: str) -> dict[str, Path]:
-    """The files a committed run (or a compaction) added, by dataset: its part of each, and of the manifest ("files-state").
+    """The files a committed run (or a compaction) added, by dataset: its part of each, of the
+    manifest ("files-state") and of the terms it counted ("terms-state").
 
     `topics` files are per model; the one `part-` file it may hold (no rows,
     `write_schema_only_parts`) stays with the dataset, not with a run.
     """
     name = part_name(run_id)
-    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {"files-state": files_state_dir(output) / name}
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {
+        "files-state": files_state_dir(output) / name, "terms-state": terms_state_dir(output) / name}
     return {dataset: path for dataset, path in candidates.items() if path.exists()}
 
 
@@ -555,7 +599,7 @@ def topics_file(output: Path, model_id: str) -> Path:
     return dataset_dir(output, "topics") / f"model-{model_id}.parquet"
 
 
-def _cross_batch_duplicates(paths: list[Path]) -> list[set[str]]:
+def cross_batch_duplicates(paths: list[Path]) -> list[set[str]]:
     """Per staged batch, the article ids an earlier batch of the run already has."""
     kept: set[str] = set()
     dropped: list[set[str]] = []
@@ -566,9 +610,11 @@ def _cross_batch_duplicates(paths: list[Path]) -> list[set[str]]:
     return dropped
 
 
-def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]], dropped: list[set[str]]) -> Iterator[pa.Table]:
+def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]], dropped: list[set[str]], story_ids: Mapping[str, str]) -> Iterator[pa.Table]:
     for index, path in enumerate(paths):
         table = read_staged(path)
+        if "story_id" in table.column_names:
+            table = table.drop_columns(["story_id"])
         if assignments:
             dominant = read_staged(assignments[index][0])
             table = table.drop_columns([c for c in ("topic_id", "topic_weight", "model_id") if c in table.column_names])
@@ -577,15 +623,17 @@ def _articles_for_commit(paths: list[Path], assignments: list[tuple[Path, Path]]
         else:
             for name in ("topic_id", "topic_weight", "model_id"):
                 table = table.append_column(ARTICLES.field(name), pa.nulls(table.num_rows, ARTICLES.field(name).type))
-        yield _drop_ids(table, dropped[index])
+        stories = [story_ids.get(article_id) for article_id in table.column("article_id").to_pylist()]
+        table = table.append_column(ARTICLES.field("story_id"), pa.array(stories, pa.string()))
+        yield drop_ids(table, dropped[index])
 
 
 def _without(paths: list[Path], dropped: list[set[str]]) -> Iterator[pa.Table]:
     for index, path in enumerate(paths):
-        yield _drop_ids(read_staged(path), dropped[index])
+        yield drop_ids(read_staged(path), dropped[index])
 
 
-def _drop_ids(table: pa.Table, article_ids: set[str]) -> pa.Table:
+def drop_ids(table: pa.Table, article_ids: set[str]) -> pa.Table:
     if not article_ids:
         return table
     return table.filter(pc.invert(pc.is_in(table.column("article_id"), pa.array(sorted(article_ids), pa.string()))))
@@ -609,22 +657,29 @@ def commit_batches(
     sentences: list[Path],
     assignments: list[tuple[Path, Path]],
     rejects: list[Path],
+    story_ids: Mapping[str, str] | None = None,
+    terms_delta: pa.Table | None = None,
+    dropped: list[set[str]] | None = None,
 ) -> dict[str, int]:
-    """Move a run's staged batches into the datasets, one file per dataset.
+    """Move a run's staged batches into the datasets, one file per dataset, and the
+    terms the run counted (`textpipe.terms.run_delta`) into the run's part of `_state/terms`.
 
-    Articles repeated across batches keep their first copy. The files are
+    Articles repeated across batches keep their first copy (`dropped`, per batch: the
+    ids an earlier batch has, `cross_batch_duplicates`). The files are
     visible at once but the run counts as committed only when `commit_run`
     adds its `runs` row; `recover` removes the files of a run that never did.
     """
-    dropped = _cross_batch_duplicates(articles)
+    dropped = cross_batch_duplicates(articles) if dropped is None else dropped
     name = part_name(run_id)
     streams = {
-        "articles": (_articles_for_commit(articles, assignments, dropped), ARTICLES),
+        "articles": (_articles_for_commit(articles, assignments, dropped, story_ids or {}), ARTICLES),
         "sentences": (_without(sentences, dropped), SENTENCES),
     }
     if assignments:
         streams["article_topics"] = (_without([long for _, long in assignments], dropped), ARTICLE_TOPICS)
     streams["rejects"] = (_new_rejects(rejects, seen_reject_keys(output)), REJECTS)
+    if terms_delta is not None and terms_delta.num_rows:
+        write_table(terms_state_dir(output) / name, terms_delta, TERMS_DELTA)
     # Parquet encoding and compression run outside the GIL: one thread per dataset
     # uses every core for what was the run's last single-threaded step.
     with ThreadPoolExecutor(max_workers=len(streams), thread_name_prefix="commit") as pool:
@@ -700,3 +755,56 @@ def record_file_manifest(output: Path, run_id: str, fingerprints: list[tuple[str
         rows = {"source": [f[0] for f in fingerprints], "size": [f[1] for f in fingerprints],
                 "mtime_ns": [f[2] for f in fingerprints], "run_id": [run_id] * len(fingerprints)}
         write_table(files_state_dir(output) / part_name(run_id), pa.table(rows, schema=FILES_STATE), FILES_STATE)
+
+
+# The terms each run counted, summed per (date, term): what `terms` is rebuilt from when it
+# is out of date (a crash after a commit, a run moved aside by `repair`). Run parts like a
+# dataset's, removed with an uncommitted run and merged by compaction.
+
+TERMS_DELTA = pa.schema([
+    pa.field("date", pa.date32()),
+    pa.field("term", pa.string(), nullable=False),
+    pa.field("n_sentences", pa.int64(), nullable=False),
+    pa.field("n_articles", pa.int64(), nullable=False),
+    pa.field("n_scored", pa.int64(), nullable=False),
+    pa.field("compound_sum", pa.float64(), nullable=False),
+])
+
+
+def terms_state_dir(output: Path) -> Path:
+    return output / "_state" / "terms"
+
+
+def read_terms_deltas(output: Path, run_id: str | None = None) -> pa.Table:
+    """The terms counted by one run (none if it counted none), or by every committed run."""
+    folder = terms_state_dir(output)
+    if run_id is not None:
+        files = [path] if (path := folder / part_name(run_id)).exists() else []
+    else:
+        files = sorted(p for p in folder.glob("part-*.parquet")) if folder.is_dir() else []
+    return _read_parquet_files(files, TERMS_DELTA, None) if files else empty_table(TERMS_DELTA)
+
+
+# Derived datasets: one file each, replaced whole, marked with the store state it was
+# counted from (`textpipe.derived` decides when that is out of date).
+
+DERIVED_FROM = b"textpipe.derived_from"
+
+
+def derived_file(output: Path, name: str) -> Path:
+    return dataset_dir(output, name) / f"{name}.parquet"
+
+
+def write_derived(output: Path, name: str, table: pa.Table, derived_from: str) -> None:
+    schema = SCHEMAS[name].with_metadata({**SCHEMAS[name].metadata, DERIVED_FROM: derived_from.encode()})
+    write_table(derived_file(output, name), table, schema)
+
+
+def derived_from(output: Path, name: str) -> str | None:
+    """What a derived dataset was counted from (None when it is missing or unreadable)."""
+    try:
+        metadata = pq.read_schema(derived_file(output, name)).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return None
+    value = metadata.get(DERIVED_FROM)
+    return value.decode() if value else None

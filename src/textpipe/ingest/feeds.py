@@ -17,7 +17,7 @@ from textpipe.config import Settings
 from textpipe.ingest._bytes import InputFile, InputRejected, decode_text, read_all
 from textpipe.ingest._dates import parse_datetime
 from textpipe.ingest._markup import html_to_paragraphs
-from textpipe.ingest.text import split_paragraphs
+from textpipe.ingest.text import split_paragraphs, split_section
 from textpipe.records import RawArticle, Reject, RejectReason
 
 _ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
@@ -132,7 +132,7 @@ def _entry_text(entry: Any) -> str:
 
 def _entry_article(
     entry: Any, index: int, source: str, source_format: str, feed_title: str | None,
-    settings: Settings,
+    outlet: str | None, feed_section: str | None, settings: Settings,
 ) -> RawArticle | Reject:  # fmt: skip
     text = _entry_text(entry)
     if len(text) < settings.min_text_chars:
@@ -158,11 +158,11 @@ def _entry_article(
         text=text,
         url=entry.get("link") or None,
         published_at=published_at,
-        section=terms[0] if terms else None,
+        section=terms[0] if terms else feed_section,
         author=entry.get("author") or None,
         source_id=entry.get("id") or None,
         # An aggregator's entry names the outlet it comes from (RSS <source>); else the feed is the outlet.
-        publisher=_one_line((entry.get("source") or {}).get("title"), None) or feed_title,
+        publisher=_one_line((entry.get("source") or {}).get("title"), None) or outlet,
         extra=extra,
     )
 
@@ -192,10 +192,12 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
         raise InputRejected(RejectReason.NO_TEXT, "the feed has no entries")
     source_format = "atom" if parsed.version.startswith("atom") else "rss"
     feed_title = _one_line(parsed.feed.get("title"), parsed.feed.get("title_detail")) or None
+    # "Northern Ledger – World": the outlet publishes, the feed is one of its sections.
+    outlet, feed_section = split_section(feed_title) if feed_title else (None, None)
     for index, entry in enumerate(parsed.entries):
         if check.complete_entries is not None and index >= check.complete_entries:
             # Feedparser keeps the part of an entry before the cut: a partial article.
             detail = "the file ends inside this entry (truncated feed)"
             yield Reject(file.relative, index, RejectReason.PARSE_ERROR, detail)
             continue
-        yield _entry_article(entry, index, file.relative, source_format, feed_title, settings)
+        yield _entry_article(entry, index, file.relative, source_format, feed_title, outlet, feed_section, settings)
