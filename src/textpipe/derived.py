@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from textpipe import store
+from textpipe.errors import OutputError
 from textpipe.stories import StoryIndex, index_path, stories_table
 from textpipe.terms import as_delta, sum_deltas, terms_table
 from textpipe.trends import COLUMNS as TREND_COLUMNS, trends_table
@@ -82,10 +83,14 @@ def _terms(output: Path, run_id: str | None) -> pa.Table:
 
 
 def recover(output: Path) -> None:
-    """After `store.recover`: drop index rows of runs that never committed, and recount
-    any derived dataset a crash left out of date."""
+    """After `store.recover`: drop index rows of runs that never committed (or build the
+    index, for a store written before it existed), and recount any derived dataset a
+    crash left out of date."""
     path = index_path(output)
-    if path.exists():
+    if not path.exists() and store.dataset_files(output, "articles"):
+        indexed = rebuild_index(output)
+        log.info("built the story index from the %d stored articles", indexed)
+    elif path.exists():
         committed = store.committed_run_ids(output)
         with StoryIndex(path) as index:
             orphans = index.run_ids() - committed
@@ -100,6 +105,55 @@ def recover(output: Path) -> None:
         log.warning("recounted %s, out of date after an interrupted run", ", ".join(sorted(set(redone) - set(missing))))
     if missing:
         log.info("counted %s for the first time in this store", ", ".join(missing))
+
+
+def rebuild_index(output: Path) -> int:
+    """A new story index from the stored articles (their text sketched again, their
+    stories kept; an article stored before stories existed is a story of its own).
+    Reads the store one row group at a time; returns the articles indexed."""
+    import pyarrow.parquet as pq
+
+    from textpipe.resources import stop_words
+    from textpipe.stories import NewArticle, sketch
+    from textpipe.tokenize import normalize_terms
+
+    path = index_path(output)
+    for leftover in (path, Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
+    words_to_drop = stop_words()
+    indexed = 0
+    with StoryIndex(path) as index:
+        for file in store.dataset_files(output, "articles"):
+            parquet = pq.ParquetFile(file)
+            for group in range(parquet.num_row_groups):
+                table = store.conform(parquet.read_row_group(group), store.ARTICLES).select(["article_id", "story_id", "text", "run_id"])
+                rows = table.to_pylist()
+                index.add_placed([NewArticle(r["article_id"], sketch(normalize_terms(r["text"], words_to_drop))) for r in rows],
+                                 [r["story_id"] or r["article_id"] for r in rows], [r["run_id"] for r in rows])
+                indexed += len(rows)
+    return indexed
+
+
+def repair(output: Path) -> list[str]:
+    """After `store.repair`: a damaged story index is moved to `_corrupt/` and built again
+    from the articles; the derived datasets are recounted. Returns what was done."""
+    import os
+
+    done = []
+    path = index_path(output)
+    if path.exists():
+        try:
+            with StoryIndex(path) as index:
+                index.check()
+        except OutputError as exc:
+            quarantine = output / "_corrupt"
+            quarantine.mkdir(exist_ok=True)
+            os.replace(path, quarantine / "stories.sqlite")
+            log.warning("%s: moved to %s", exc, quarantine / "stories.sqlite")
+            done.append(f"story index damaged: moved to {quarantine / 'stories.sqlite'} and built again from {rebuild_index(output)} articles")
+    outdated = stale(output) if store.has_committed_runs(output) else []
+    recover(output)
+    return done + [f"recounted {', '.join(outdated)}"] if outdated else done
 
 
 def counts(output: Path) -> dict[str, int]:

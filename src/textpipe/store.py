@@ -411,7 +411,30 @@ def recover(output: Path) -> list[Path]:
                 removed.append(path)
     for path in removed:
         log.warning("removed leftover of an interrupted run: %s", path)
+    upgraded = upgrade_files(output)
+    if upgraded:
+        log.warning("rewrote %d Parquet file(s) of an older textpipe with the current columns", len(upgraded))
     return compaction + removed
+
+
+def upgrade_files(output: Path) -> list[Path]:
+    """Rewrite every dataset file that lacks a column of its schema (an older textpipe wrote
+    it) with that column, null: `pandas.read_parquet(folder)` and DuckDB take a dataset's
+    columns from one of its files, so a newer column would otherwise vanish for them.
+    One file at a time, by atomic replace; a file already current is only looked at."""
+    upgraded = []
+    for name, schema in SCHEMAS.items():
+        for path in dataset_files(output, name):
+            try:
+                names = pq.read_schema(path).names
+            except (OSError, pa.ArrowInvalid):
+                continue  # corrupt: `repair`'s business
+            if names != schema.names:
+                hidden = tmp_path(path)
+                write_batches(hidden, iter_row_groups(path, schema), schema_admitting([path], schema), keep_empty=True)
+                os.replace(hidden, path)
+                upgraded.append(path)
+    return upgraded
 
 
 def run_files(output: Path, run_id: str) -> dict[str, Path]:

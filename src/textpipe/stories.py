@@ -322,6 +322,26 @@ class StoryIndex:
             self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", sorted(band_rows))
         return stories
 
+    def add_placed(self, articles: Sequence[NewArticle], stories: Sequence[str], run_ids: Sequence[str]) -> None:
+        """Add articles whose story is already known (rebuilding the index from the store)."""
+        rows, band_rows = [], []
+        for article, story, run_id in zip(articles, stories, run_ids, strict=True):
+            key = _article_key(article.article_id)
+            rows.append((key, _article_key(story), run_id, article.sketch.n_shingles, article.sketch.signature.tobytes()))
+            band_rows += [(band, key) for band in band_keys(article.sketch.signature)]
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO articles VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", sorted(band_rows))
+
+    def check(self) -> None:
+        """Raise OutputError unless SQLite finds the file intact."""
+        try:
+            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            result = str(exc)
+        if result != "ok":
+            raise OutputError(f"the story index {self.path} is damaged ({result}); run `textpipe repair --output {self.path.parent.parent}`")
+
     def _stored_candidates(self, keys: list[list[int]]) -> dict[int, list[tuple[Sketch, str]]]:
         """Per position in `keys`, the stored articles sharing a band key: (sketch, story)."""
         if not keys:
