@@ -196,8 +196,8 @@ def test_the_compact_command_reports_what_it_merged_and_waits_for_no_running_run
     assert done.returncode == 0, done.stderr
     (compaction,) = [r["run_id"] for r in store.read_dataset(store_copy, "runs").to_pylist() if r["flow"] == "compact"]
     written = len(store.run_files(store_copy, compaction))
-    assert written == 7  # articles, sentences, article_topics, rejects, runs, the input-file manifest and the terms counted
-    assert done.stdout.startswith(f"textpipe compact: merged the files of 3 runs: 14 files -> {written} ("), done.stdout
+    assert written == 9  # articles, sentences, article_topics, rejects, runs; the input-file manifest, the terms counted, the story index (2)
+    assert done.stdout.startswith(f"textpipe compact: merged the files of 3 runs: 18 files -> {written} ("), done.stdout
     again = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to merge" in again.stdout, again.stdout + again.stderr
     with store.OutputLock(store_copy):

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from textpipe import derived, store
-from textpipe.stories import index_path
+from textpipe.stories import StoryIndex
 
 from conftest import BBC
 
@@ -66,12 +66,13 @@ def test_every_derived_dataset_reads_with_its_columns_from_a_first_run_with_noth
 
 def test_a_damaged_story_index_is_moved_aside_and_built_again_with_the_same_stories(output, built):
     before = pd.read_parquet(output / "stories")
-    index_path(output).write_bytes(b"not a database at all" * 100)
+    (sketches, _), = StoryIndex(output).parts()
+    sketches.write_bytes(b"not an Arrow file" * 100)
     broken = subprocess.run([TEXTPIPE, "run", "--input", str(built[1]), "--output", str(output)], capture_output=True, text=True, timeout=600)
-    assert broken.returncode != 0 and "textpipe repair" in broken.stderr and "stories.sqlite" in broken.stderr
+    assert broken.returncode != 0 and "textpipe repair" in broken.stderr and sketches.name in broken.stderr
     assert "Traceback" not in broken.stderr and len(broken.stderr.strip().splitlines()) <= 2
     repaired = _run("repair", "--output", str(output))
-    assert "story index damaged" in repaired.stdout and (output / "_corrupt" / "stories.sqlite").exists()
+    assert "story index damaged" in repaired.stdout and (output / "_corrupt" / f"story-sketches--{sketches.name}").exists()
     pd.testing.assert_frame_equal(pd.read_parquet(output / "stories"), before)
     _run("run", "--input", str(built[1]), "--output", str(output))
     articles = pd.read_parquet(output / "articles")
@@ -93,7 +94,8 @@ def test_a_store_from_before_stories_gets_its_index_and_later_copies_join_its_ar
     # An older textpipe: no story_id column, no publisher, no index, no derived files.
     for path in store.dataset_files(output, "articles"):
         pq.write_table(pq.read_table(path).drop_columns(["story_id", "publisher"]), path)
-    index_path(output).unlink()
+    for folder in ("story-sketches", "story-bands"):
+        shutil.rmtree(output / "_state" / folder)
     for name in store.DERIVED:
         shutil.rmtree(output / name)
     shutil.rmtree(store.terms_state_dir(output))

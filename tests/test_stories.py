@@ -5,7 +5,9 @@ precision and recall on edited BBC copies meet their targets."""
 from __future__ import annotations
 
 import importlib.util
-import sqlite3
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import pyarrow as pa
 import pytest
 from datasketch import MinHash
 
-from textpipe import stories
+from datetime import UTC, datetime
+
+from textpipe import stories, store
+from textpipe.errors import OutputError
 from textpipe.resources import stop_words
 from textpipe.tokenize import normalize_terms
 
@@ -76,51 +81,83 @@ def test_copies_join_the_first_article_across_runs_and_distinct_articles_do_not(
     paragraphs = first.split("\n\n")
     wire_copy = "LONDON (Reuters) - " + first + "\n\nReporting by Anna Smith; Editing by Tom Brown"
     shortened = "\n\n".join(p for i, p in enumerate(paragraphs) if i != 2)
-    with stories.StoryIndex(tmp_path / "stories.sqlite") as index:
-        placed = index.place([_new("a" * 16, first), _new("b" * 16, second)], "run-1")
-        assert placed == {"a" * 16: "a" * 16, "b" * 16: "b" * 16}
-        placed = index.place([_new("c" * 16, wire_copy), _new("d" * 16, third), _new("e" * 16, shortened)], "run-2")
-        assert placed == {"c" * 16: "a" * 16, "d" * 16: "d" * 16, "e" * 16: "a" * 16}
-        assert index.place([_new("a" * 16, first)], "run-3") == {"a" * 16: "a" * 16}  # known: keeps its story
-        assert len(index) == 5 and index.run_ids() == {"run-1", "run-2"}
+    index = stories.StoryIndex(tmp_path)
+    placed = index.place([_new("a" * 16, first), _new("b" * 16, second)], "run-1")
+    assert placed == {"a" * 16: "a" * 16, "b" * 16: "b" * 16}
+    # A copy of a stored article, a distinct one, and a copy of the copy placed before it.
+    placed = index.place([_new("c" * 16, wire_copy), _new("d" * 16, third), _new("e" * 16, shortened)], "run-2")
+    assert placed == {"c" * 16: "a" * 16, "d" * 16: "d" * 16, "e" * 16: "a" * 16}
+    assert len(index) == 5 and [p.name for p, _ in index.parts()] == ["part-run-1.arrow", "part-run-2.arrow"]
 
 
-def test_an_uncommitted_run_is_forgotten_with_its_band_keys(tmp_path):
+def _committed(output, run_id: str) -> None:
+    now = datetime.now(UTC)
+    store.commit_run(output, {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 0,
+                              "n_unchanged_files": 0, "n_skipped_files": 0, "n_articles_seen": 0, "n_new": 0, "n_duplicates": 0,
+                              "n_rejected": 0, "n_topics": 0, "model_id": None, "textpipe_version": "test", "parameters": "{}",
+                              "stage_seconds": "{}"}, None)
+
+
+def test_the_part_of_a_run_that_never_committed_is_removed_by_recovery(tmp_path):
     (_, first), (_, second) = _bbc("tech", 2)
-    with stories.StoryIndex(tmp_path / "stories.sqlite") as index:
-        index.place([_new("a" * 16, first)], "committed")
-        index.place([_new("b" * 16, second)], "crashed")
-        assert index.forget_runs({"crashed"}) == 1
-        bands = sqlite3.connect(tmp_path / "stories.sqlite").execute("SELECT count(*) FROM bands").fetchone()[0]
-        assert len(index) == 1 and bands == stories.BANDS
-        # The copy of the forgotten article starts a story of its own now.
-        assert index.place([_new("c" * 16, second)], "next") == {"c" * 16: "c" * 16}
+    index = stories.StoryIndex(tmp_path)
+    index.place([_new("a" * 16, first)], "committed")
+    _committed(tmp_path, "committed")
+    index.place([_new("b" * 16, second)], "crashed")
+    store.recover(tmp_path)
+    assert [p.name for p, _ in index.parts()] == ["part-committed.arrow"] and len(index) == 1
+    assert index.place([_new("c" * 16, second)], "next") == {"c" * 16: "c" * 16}  # the crashed article is unknown
 
 
-def test_placing_an_article_searches_the_index_and_never_scans_it(tmp_path):
-    """State for a million articles is never read whole: every lookup of `place` is a
-    B-tree search (SQLite's plan says SEARCH, not SCAN, for the stored tables)."""
-    path = tmp_path / "stories.sqlite"
-    with stories.StoryIndex(path) as index:
-        index.place([_new(f"{i:016x}", body) for i, (_, body) in enumerate(_bbc("sport", 30), start=1)], "run-1")
-    db = sqlite3.connect(path)
-    db.execute("CREATE TEMP TABLE wanted (key INTEGER NOT NULL, position INTEGER NOT NULL)")
-    plans = [
-        db.execute("EXPLAIN QUERY PLAN SELECT DISTINCT w.position, b.article FROM temp.wanted w JOIN bands b ON b.key = w.key").fetchall(),
-        db.execute("EXPLAIN QUERY PLAN SELECT article, story, n_shingles, signature FROM articles WHERE article IN (?, ?)", (1, 2)).fetchall(),
-    ]
-    details = [row[-1] for plan in plans for row in plan]
-    assert "SEARCH b USING PRIMARY KEY (key=?)" in details and "SEARCH articles USING INTEGER PRIMARY KEY (rowid=?)" in details, details
-    assert not [d for d in details if d.startswith("SCAN") and d != "SCAN w"], details  # only the run's own keys are scanned
+def _cached_bytes(paths: list[Path]) -> int:
+    """Bytes of these files in the page cache (util-linux's fincore)."""
+    listing = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, paths)], capture_output=True, text=True, check=True)
+    return sum(int(line) for line in listing.stdout.split())
 
 
-def test_an_index_built_with_other_parameters_is_refused_with_what_to_do(tmp_path):
-    path = tmp_path / "_state" / "stories.sqlite"
-    with stories.StoryIndex(path):
-        pass
-    sqlite3.connect(path, isolation_level=None).execute("UPDATE meta SET value = '128' WHERE name = 'num_perm'")
-    with pytest.raises(Exception, match="textpipe repair"):
-        stories.StoryIndex(path)
+def _evict(paths: list[Path]) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="util-linux's fincore is not installed")
+def test_placing_an_article_reads_a_few_pages_of_a_large_index_not_the_whole(tmp_path):
+    """State for many articles is never loaded whole: the parts are memory-mapped and
+    searched between fences, so placing one article reads a few pages of a ~90 MB index
+    that is not in memory (measured in the page cache, emptied first)."""
+    rng = np.random.default_rng(0)
+    count = 150_000
+    signatures = rng.integers(0, 2**32, size=(count, stories.NUM_PERM), dtype=np.uint64).astype(np.uint32)
+    ids = rng.integers(-2**62, 2**62, size=count)
+    stories.write_part(tmp_path, "part-big.arrow", ids, ids, np.full(count, 200), signatures, stories.band_keys(signatures))
+    files = [p for pair in stories.StoryIndex(tmp_path).parts() for p in pair]
+    size = sum(p.stat().st_size for p in files)
+    _evict(files)
+    assert _cached_bytes(files) < size / 100
+    (_, body), = _bbc("sport", 1)
+    copy = stories.NewArticle("0" * 15 + "1", stories.Sketch(200, signatures[123]))  # a stored article's copy
+    placed = stories.StoryIndex(tmp_path).place([copy, _new("0" * 15 + "2", body)], "run-1")
+    assert placed == {"0" * 15 + "1": stories.article_ids(ids[123:124])[0], "0" * 15 + "2": "0" * 15 + "2"}
+    read = _cached_bytes(files)
+    assert size > 80e6 and read < size / 50, (read, size)
+
+
+def test_an_index_part_of_other_parameters_or_damaged_is_refused_with_what_to_do(tmp_path):
+    (_, first), = _bbc("tech", 1)
+    index = stories.StoryIndex(tmp_path)
+    index.place([_new("a" * 16, first)], "run-1")
+    (sketches, bands), = index.parts()
+    table = pa.ipc.open_file(pa.memory_map(str(bands))).read_all()
+    with pa.OSFile(str(bands), "wb") as sink, pa.ipc.new_file(sink, table.schema.with_metadata({b"textpipe.stories": b"num_perm=128"})) as writer:
+        writer.write_table(table)
+    with pytest.raises(OutputError, match="textpipe repair"):
+        index.place([_new("b" * 16, first + " More.")], "run-2")
+    sketches.write_bytes(sketches.read_bytes()[:100])
+    with pytest.raises(OutputError, match="textpipe repair"):
+        index.check()
 
 
 def test_pair_precision_and_recall_on_edited_bbc_copies():

@@ -413,10 +413,16 @@ def _scorer() -> FastVader:
     return FastVader()
 
 
-def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int) -> tuple[list[tuple[Path, Path]], IngestCounts]:
-    """`ingest_files` for one file batch; returns staged (articles, rejects) chunks and counts."""
+def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int,
+                 ingested_at: datetime | None = None) -> tuple[list[tuple[Path, Path]], IngestCounts]:
+    """`ingest_files` for one file batch; returns staged (articles, rejects) chunks and counts.
+
+    `ingested_at` is the run's start, the same for all its batches: an undated article's
+    place among its run's articles (its story's first article, `textpipe.stories`) must
+    not depend on which batch read it first.
+    """
     seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
-    now = datetime.now(UTC)
+    now = ingested_at or datetime.now(UTC)
     counts = IngestCounts()
     chunks = []
     for part, chunk in enumerate(ingest_files(files, settings, seen, run_id, now, counts)):
@@ -454,16 +460,15 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
 
 def place_stories(output: Path, article_paths: Sequence[Path], dropped: Sequence[set[str]], run_id: str) -> dict[str, str]:
     """The story of every new article of a run (`textpipe.stories`), placed earliest first;
-    the index gains them, marked with `run_id` (dropped again if the run never commits)."""
-    from textpipe.stories import StoryIndex, index_path, new_articles, placement_order
+    the index gains the run's part (removed again if the run never commits)."""
+    from textpipe.stories import StoryIndex, new_articles, placement_order
 
     columns = ["article_id", "published_at", "ingested_at", "n_shingles", "signature"]
     tables = [store.read_staged(path).select(columns) for path in article_paths]
     tables = [store.drop_ids(table, ids) for table, ids in zip(tables, dropped, strict=True)]
     if not tables or not sum(t.num_rows for t in tables):
         return {}
-    with StoryIndex(index_path(output)) as index:
-        return index.place(new_articles(placement_order(pa.concat_tables(tables))), run_id)
+    return StoryIndex(output).place(new_articles(placement_order(pa.concat_tables(tables))), run_id)
 
 
 def run_terms(mention_paths: Sequence[Path], dropped: Sequence[set[str]]) -> pa.Table | None:

@@ -60,7 +60,7 @@ ARTICLES = _schema(
     _field("author", pa.string(), "Author(s) as given by the source."),
     _field("publisher", pa.string(), "The outlet: the record's own field (publisher, source name, site name), the feed's title, the page's site name, a `publisher=<name>` input folder, else the URL's host; null when none is known."),
     _field("published_at", UTC_TIMESTAMP, "Publication time in UTC, if the source gave one."),
-    _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article (UTC).", False),
+    _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article: the start of the run that added it (UTC).", False),
     _field("language", pa.string(), "ISO 639-1 code detected from the text; null when unsure."),
     _field("text", pa.string(), "Cleaned body: NFC, whitespace collapsed, paragraphs separated by a blank line.", False),
     _field("n_paragraphs", pa.int32(), "Number of paragraphs in text.", False),
@@ -201,8 +201,8 @@ def part_name(run_id: str) -> str:
 
 
 def run_id_of(path: Path) -> str | None:
-    """The run id in a `part_name` file name; None for any other name."""
-    if path.name.startswith("part-") and path.suffix == ".parquet":
+    """The run id in a `part_name` file name (or the `.arrow` part of the story index); None for any other name."""
+    if path.name.startswith("part-") and path.suffix in (".parquet", ".arrow"):
         return path.stem[len("part-"):]
     return None
 
@@ -385,6 +385,10 @@ def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
 ORPHANABLE = ("articles", "sentences", "article_topics", "rejects")
 # Datasets whose `part-<run_id>` files are the run's own, and go with it (repair, compaction).
 RUN_PARTS = (*ORPHANABLE, "runs")
+# A run's parts of the store's state under `_state/`, written before its commit like
+# ORPHANABLE's: the terms it counted, and its part of the story index (`textpipe.stories`).
+# Name -> (folder under `_state/`, file suffix).
+STATE_PARTS = {"terms-state": ("terms", ".parquet"), "story-sketches": ("story-sketches", ".arrow"), "story-bands": ("story-bands", ".arrow")}
 
 
 def recover(output: Path) -> list[Path]:
@@ -398,14 +402,14 @@ def recover(output: Path) -> list[Path]:
     if compaction:
         log.warning("completed an interrupted compaction: removed %d files it had merged or written", len(compaction))
     removed: list[Path] = []
-    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {
-        "state": output / "_state", "files-state": files_state_dir(output), "terms-state": terms_state_dir(output)}
+    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {"state": output / "_state", "files-state": files_state_dir(output)} | {
+        name: output / "_state" / folder for name, (folder, _) in STATE_PARTS.items()}
     for name, folder in folders.items():
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
             run_id = run_id_of(path)
-            orphan = name in (*ORPHANABLE, "terms-state") and run_id is not None and run_id not in committed
+            orphan = name in (*ORPHANABLE, *STATE_PARTS) and run_id is not None and run_id not in committed
             if path.name.startswith(".") and path.name.endswith(".tmp") or orphan:
                 path.unlink(missing_ok=True)
                 removed.append(path)
@@ -445,8 +449,8 @@ def run_files(output: Path, run_id: str) -> dict[str, Path]:
     `write_schema_only_parts`) stays with the dataset, not with a run.
     """
     name = part_name(run_id)
-    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {
-        "files-state": files_state_dir(output) / name, "terms-state": terms_state_dir(output) / name}
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {"files-state": files_state_dir(output) / name} | {
+        state: output / "_state" / folder / f"part-{run_id}{suffix}" for state, (folder, suffix) in STATE_PARTS.items()}
     return {dataset: path for dataset, path in candidates.items() if path.exists()}
 
 
