@@ -246,8 +246,9 @@ def textpipe_run(
         if not failures:
             store.record_file_manifest(output, run_id, plan.fingerprints)
         # The run is committed: a failed recount shows as a failed task, and the next run redoes it.
-        derivation = derive_step(output, run_id, return_state=True)
-        if not derivation.is_completed():
+        # A run that changed nothing they count has no task for them (a rerun stays quick).
+        derivation = derive_step(output, run_id, return_state=True) if derived.stale(output) else None
+        if derivation is not None and not derivation.is_completed():
             logger.warning("stories, trends and terms were not updated; the run's data is committed, the next run recounts them: %s", derivation.message)
         if compact.compaction_due(output, settings.compact_after_runs):
             # The run is committed: a failed compaction shows as a failed task, and the next run tries again.
