@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
                          help="if a run is writing the same output, wait up to SECONDS for it (default: exit at once with a message)")
 
+    fetch = commands.add_parser("fetch", help="fetch new pages from the feeds, sitemaps and sites of a sources file into the raw folder",
+                                description="Run the textpipe-fetch flow once: read every source of the sources file (feeds, sitemaps, "
+                                "sites, single URLs), download each page not fetched before, politely (robots.txt, per-host delay and "
+                                "concurrency) and safely (public addresses only, size and time caps), into --raw/<source>/ for "
+                                "`textpipe run` to read. See docs/fetching.md.")
+    fetch.add_argument("--sources", type=Path, default=Path("sources.toml"), help="the sources file (default: sources.toml)")
+    fetch.add_argument("--raw", type=Path, default=Path("data/raw"), help="raw folder the pages are written to (default: data/raw)")
+    fetch.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
+
     server = commands.add_parser("server", help="start a local Prefect server with its UI (127.0.0.1 by default)")
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     server.add_argument("--port", type=int, default=4200, help="port for the UI and API (default: 4200)")
@@ -203,6 +212,44 @@ def _early_workers(args: argparse.Namespace) -> contextlib.AbstractContextManage
     return cpu_pool.for_settings(Settings(task_runner=args.task_runner, workers=args.workers))
 
 
+def check_raw_writable(raw: Path) -> None:
+    if raw.exists() and not raw.is_dir():
+        raise ConfigError(f"--raw {raw} is a file; pass the folder fetched pages should go to")
+    check_output_writable(raw)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from textpipe.fetch import load_sources
+
+    load_sources(args.sources)  # a bad file is a usage error before Prefect starts
+    check_raw_writable(args.raw)
+    _configure_prefect(args.verbose)
+    from textpipe_flows.local_api import prefect_api
+
+    with contextlib.ExitStack() as stack:
+        with collector_paused():
+            wait_for_api = stack.enter_context(prefect_api())
+            from prefect import tags
+
+            from textpipe_flows.fetch import textpipe_fetch
+            from textpipe_flows.pipeline import RUN_TAG
+        wait_for_api()
+        with tags(RUN_TAG):
+            state = textpipe_fetch(sources_file=str(args.sources), raw_dir=str(args.raw), return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if state.is_completed() and not summary.skipped:
+        print(summary.one_line())
+        return EXIT_OK
+    if state.is_completed():
+        print(summary.one_line(), file=sys.stderr)
+    elif hasattr(summary, "one_line"):
+        print(summary.one_line())
+        print(f"textpipe: fetch incomplete: {state.message}", file=sys.stderr)
+    else:
+        print(f"textpipe: fetch failed: {_first_line(summary) or state.message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def cmd_refit(args: argparse.Namespace) -> int:
     if not (args.output / "articles").is_dir():
         raise ConfigError(f"no articles dataset under {args.output}: run `textpipe run` first")
@@ -305,7 +352,7 @@ def _configure_terminal_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO)
 
 
-COMMANDS = {"run": cmd_run, "refit": cmd_refit, "repair": cmd_repair, "compact": cmd_compact, "server": cmd_server, "serve": cmd_serve}
+COMMANDS = {"run": cmd_run, "fetch": cmd_fetch, "refit": cmd_refit, "repair": cmd_repair, "compact": cmd_compact, "server": cmd_server, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -483,12 +483,20 @@ def run_terms(mention_paths: Sequence[Path], dropped: Sequence[set[str]]) -> pa.
 
 
 def fingerprint(file: InputFile) -> tuple[str, int, int] | None:
-    """(relative path, size, mtime) of an input file; None if it cannot be stat'ed."""
+    """(relative path, size, mtime) of an input file; None if it cannot be stat'ed.
+
+    A page's metadata sidecar counts as part of it (sizes added, the later mtime), so a
+    sidecar rewritten while its page stayed the same has the page read again.
+    """
     try:
         stat = file.path.stat()
+        size, mtime = stat.st_size, stat.st_mtime_ns
+        if file.metadata is not None:
+            meta = file.metadata.stat()
+            size, mtime = size + meta.st_size, max(mtime, meta.st_mtime_ns)
     except OSError:
         return None
-    return file.relative, stat.st_size, stat.st_mtime_ns
+    return file.relative, size, mtime
 
 
 def split_unchanged(files: Sequence[InputFile], known: set[tuple[str, int, int]]) -> tuple[list[InputFile], list[tuple[str, int, int]], int]:

@@ -22,6 +22,7 @@ from typing import Any
 from textpipe.config import Settings
 from textpipe.errors import ConfigError
 from textpipe.ingest._bytes import InputFile, InputRejected, one_line
+from textpipe.ingest.sidecar import SIDECAR_SUFFIX, page_name_of
 from textpipe.records import RawArticle, Reject, RejectReason
 
 __all__ = ["SUPPORTED_SUFFIXES", "Discovery", "InputFile", "discover", "read_file"]
@@ -50,8 +51,9 @@ Reader = Callable[[InputFile, Settings], Iterator[RawArticle | Reject]]
 
 @dataclass(frozen=True)
 class Discovery:
-    """What `discover` found: readable files (sorted by `relative`), counts of files
-    skipped for their extension, and rejects for paths that cannot be used at all."""
+    """What `discover` found: readable files (sorted by `relative`, each page with its
+    metadata sidecar), counts of files skipped for their extension, and rejects for
+    paths that cannot be used at all. Sidecars are neither inputs nor skipped."""
 
     files: list[InputFile]
     skipped: dict[str, int] = field(default_factory=dict)
@@ -89,12 +91,15 @@ class _Walk:
     files: list[InputFile] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
+    sidecars: dict[str, Path] = field(default_factory=dict)  # page's relative path -> its sidecar
 
     def reject(self, relative: str, reason: RejectReason, detail: object) -> None:
         self.rejects.append(Reject(relative, None, reason, one_line(detail)))
 
     def add_file(self, path: Path, relative: str) -> None:
-        if content_suffix(relative)[0] in SUPPORTED_SUFFIXES:
+        if page_name_of(relative) is not None:
+            self.sidecars[relative[: -len(SIDECAR_SUFFIX)]] = path
+        elif content_suffix(relative)[0] in SUPPORTED_SUFFIXES:
             self.files.append(InputFile(path, relative))
         else:
             self.skipped[_skip_key(relative)] += 1
@@ -193,6 +198,9 @@ def discover(root: Path, settings: Settings) -> Discovery:
     else:
         _walk_tree(walk)
     walk.files.sort(key=lambda file: file.relative)
+    # A sidecar without its page (a fetch interrupted between the two) is left alone.
+    walk.files[:] = [dataclasses.replace(f, metadata=walk.sidecars[f.relative]) if f.relative in walk.sidecars else f
+                     for f in walk.files]
     log.debug(
         "discovered %d input files under %s (%d skipped by extension, %d rejected paths)",
         len(walk.files), root, sum(walk.skipped.values()), len(walk.rejects),

@@ -55,10 +55,12 @@ class InputRejected(BadInputError):
 
 @dataclass(frozen=True)
 class InputFile:
-    """A file found by `discover`; `relative` (POSIX, relative to the root) is its `source`."""
+    """A file found by `discover`; `relative` (POSIX, relative to the root) is its `source`.
+    `metadata`: the page's metadata sidecar (`page.html.meta.json`, see `sidecar`), if any."""
 
     path: Path
     relative: str
+    metadata: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def _as_utc(struct: Any) -> datetime | None:
         return None
 
 
-def _published(entry: Any) -> tuple[datetime | None, str | None]:
+def entry_published(entry: Any) -> tuple[datetime | None, str | None]:
     """(UTC datetime, raw text kept when it could not be parsed)."""
     for key in ("published", "updated"):
         parsed = entry.get(f"{key}_parsed")
@@ -121,7 +121,15 @@ def _one_line(value: str | None, detail: Any) -> str:
     return " ".join(_detail_text(value or "", (detail or {}).get("type")).split())
 
 
-def _entry_text(entry: Any) -> str:
+def entry_title(entry: Any) -> str:
+    return _one_line(entry.get("title"), entry.get("title_detail"))
+
+
+def feed_title(parsed: Any) -> str | None:
+    return _one_line(parsed.feed.get("title"), parsed.feed.get("title_detail")) or None
+
+
+def entry_text(entry: Any) -> str:
     """The longest of the entry's contents and summary, as paragraphs."""
     candidates = [(item.get("value") or "", item.get("type")) for item in entry.get("content", [])]
     summary = entry.get("summary_detail") or {}
@@ -134,13 +142,13 @@ def _entry_article(
     entry: Any, index: int, source: str, source_format: str, feed_title: str | None,
     outlet: str | None, feed_section: str | None, settings: Settings,
 ) -> RawArticle | Reject:  # fmt: skip
-    text = _entry_text(entry)
+    text = entry_text(entry)
     if len(text) < settings.min_text_chars:
         return Reject(
             source, index, RejectReason.NO_TEXT,
             f"entry text has {len(text)} characters (min_text_chars={settings.min_text_chars})",
         )  # fmt: skip
-    published_at, raw_date = _published(entry)
+    published_at, raw_date = entry_published(entry)
     terms = [tag.get("term") for tag in entry.get("tags", []) if tag.get("term")]
     extra: dict[str, Any] = {}
     if feed_title:
@@ -149,7 +157,7 @@ def _entry_article(
         extra["categories"] = terms
     if raw_date:
         extra["published_at_raw"] = raw_date
-    title = _one_line(entry.get("title"), entry.get("title_detail"))
+    title = entry_title(entry)
     return RawArticle(
         source=source,
         source_format=source_format,
@@ -191,13 +199,13 @@ def read_feed(file: InputFile, settings: Settings) -> Iterator[RawArticle | Reje
     if not parsed.entries:
         raise InputRejected(RejectReason.NO_TEXT, "the feed has no entries")
     source_format = "atom" if parsed.version.startswith("atom") else "rss"
-    feed_title = _one_line(parsed.feed.get("title"), parsed.feed.get("title_detail")) or None
+    title_of_feed = feed_title(parsed)
     # "Northern Ledger – World": the outlet publishes, the feed is one of its sections.
-    outlet, feed_section = split_section(feed_title) if feed_title else (None, None)
+    outlet, feed_section = split_section(title_of_feed) if title_of_feed else (None, None)
     for index, entry in enumerate(parsed.entries):
         if check.complete_entries is not None and index >= check.complete_entries:
             # Feedparser keeps the part of an entry before the cut: a partial article.
             detail = "the file ends inside this entry (truncated feed)"
             yield Reject(file.relative, index, RejectReason.PARSE_ERROR, detail)
             continue
-        yield _entry_article(entry, index, file.relative, source_format, feed_title, outlet, feed_section, settings)
+        yield _entry_article(entry, index, file.relative, source_format, title_of_feed, outlet, feed_section, settings)
