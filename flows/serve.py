@@ -1,8 +1,10 @@
 """`textpipe serve`: the deployments and their schedules, served by `flow.serve`.
 
 `serve` needs no work pool or worker and runs fully offline against a local
-server (`textpipe server`): one process registers both deployments and runs
+server (`textpipe server`): one process registers the deployments and runs
 their scheduled flow runs until it is stopped, which also pauses the schedules.
+With a sources file, a fetch deployment fills the input folder every 15 minutes and,
+when it brought new files, starts a run of the processing deployment at once.
 It also keeps an automation in the server that marks a textpipe run crashed
 when its heartbeats stop (the machine or the serving process died mid-run).
 """
@@ -23,19 +25,25 @@ from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import PREFECT_API_URL, get_current_settings
 
 from textpipe.errors import ConfigError
+from textpipe_flows.fetch import textpipe_fetch
 from textpipe_flows.pipeline import RUN_TAG, textpipe_run
 from textpipe_flows.refit import refit_topics
 
 HOURLY = "0 * * * *"
 WEEKLY = "0 3 * * 0"
+EVERY_15_MINUTES = "*/15 * * * *"
+PROCESSING_DEPLOYMENT = "textpipe-run/hourly"
 UNRESPONSIVE_RUNS_AUTOMATION = "textpipe: mark unresponsive runs crashed"
 # Heartbeats missed before a run counts as gone: one late heartbeat on a busy
 # machine must not crash a healthy run.
 MISSED_HEARTBEATS = 3
 
 
-def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron: str = HOURLY, refit_cron: str = WEEKLY, **run_options: Any) -> list[RunnerDeployment]:
-    """The two deployments, with their schedules and default parameters.
+def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron: str = HOURLY, refit_cron: str = WEEKLY,
+                sources_file: str | None = None, fetch_cron: str = EVERY_15_MINUTES, process_after_fetch: bool = True,
+                **run_options: Any) -> list[RunnerDeployment]:
+    """The deployments, with their schedules and default parameters: processing and
+    refit, and with a `sources_file` the fetch into `input_dir`.
 
     `run_options` are further `textpipe-run` parameters (task_runner, workers, ...),
     so that `textpipe serve --workers 4` runs as `textpipe run --workers 4` would.
@@ -43,7 +51,7 @@ def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron:
     # None means "the flow's default", so it is left out rather than sent as null.
     run_parameters = {k: v for k, v in {"input_dir": input_dir, "output_dir": output_dir, "topics": topics, **run_options}.items() if v is not None}
     refit_parameters = {k: v for k, v in {"output_dir": output_dir, "topics": topics}.items() if v is not None}
-    return [
+    scheduled = [
         textpipe_run.to_deployment(
             name="hourly",
             cron=cron,
@@ -59,6 +67,19 @@ def deployments(input_dir: str, output_dir: str, topics: int | str | None, cron:
             tags=[RUN_TAG],
         ),
     ]
+    if sources_file is not None:
+        fetch_parameters = {"sources_file": sources_file, "raw_dir": input_dir}
+        if process_after_fetch:
+            fetch_parameters["then_run_deployment"] = PROCESSING_DEPLOYMENT
+        scheduled.append(textpipe_fetch.to_deployment(
+            name="scheduled",
+            cron=fetch_cron,
+            parameters=fetch_parameters,
+            description="New pages from the sources file's feeds, sitemaps and sites into the input folder"
+            + (f"; a run of {PROCESSING_DEPLOYMENT} follows each fetch that brought new files." if process_after_fetch else "."),
+            tags=[RUN_TAG],
+        ))
+    return scheduled
 
 
 def unresponsive_runs_automation(heartbeat_seconds: int) -> Automation:
@@ -115,4 +136,6 @@ def serve_deployments(args: argparse.Namespace) -> None:
         "dask_address": args.dask_address, "batch_size": args.batch_size,
     }
     keep_unresponsive_runs_automation()
-    serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron, **run_options))
+    sources = str(args.sources.resolve()) if args.sources is not None else None
+    serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron,
+                       sources, args.fetch_cron, args.process_after_fetch, **run_options))

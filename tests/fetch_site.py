@@ -92,9 +92,15 @@ class Reply:
     body: bytes = b""
     before_headers: float = 0.0             # seconds of silence before answering
     dribble: tuple[int, float] | None = None  # (bytes per write, seconds between writes)
+    until_close: bool = False               # no Content-Length: the body ends when the connection closes
 
 
 Route = Callable[["Request"], Reply]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up on a response it refused (too large, too slow) is expected here
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,9 @@ class NewsSite:
         self._log_file = log_file.open("a", buffering=1) if log_file else None
         self.log: list[Request] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._server = _QuietServer((host, port), self._handler())
         self._server.daemon_threads = True
         self.base = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
@@ -133,20 +141,28 @@ class NewsSite:
                 request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic(), self.client_address[0])
                 with site._lock:
                     site.log.append(request)
+                    site.in_flight += 1
+                    site.max_in_flight = max(site.max_in_flight, site.in_flight)
                     if site._log_file:
                         site._log_file.write(json.dumps({"path": request.path, "peer": request.peer}) + "\n")
-                route = site.routes.get(self.path.split("?", 1)[0])
-                reply = route(request) if route else Reply(404, {"Content-Type": "text/plain"}, b"not found")
                 try:
+                    route = site.routes.get(self.path.split("?", 1)[0])
+                    reply = route(request) if route else Reply(404, {"Content-Type": "text/plain"}, b"not found")
                     self._send(reply)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
+                finally:
+                    with site._lock:
+                        site.in_flight -= 1
 
             def _send(self, reply: Reply) -> None:
                 if reply.before_headers:
                     time.sleep(reply.before_headers)
                 self.send_response(reply.status)
-                headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+                headers = {"Connection": "close"} if reply.until_close else {"Content-Length": str(len(reply.body))}
+                headers |= reply.headers
+                if reply.until_close:
+                    self.close_connection = True
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
@@ -175,27 +191,33 @@ class NewsSite:
 
     def hits(self, path: str) -> int:
         with self._lock:
-            return sum(1 for r in self.log if r.path == path)
+            return sum(1 for r in self.log if r.path.split("?", 1)[0] == path)
 
     def requests_to(self, path: str) -> list[Request]:
         with self._lock:
-            return [r for r in self.log if r.path == path]
+            return [r for r in self.log if r.path.split("?", 1)[0] == path]
 
     # ---- content
 
     def add(self, path: str, route: Route) -> None:
         self.routes[path] = route
 
-    def add_static(self, path: str, body: str | bytes, content_type: str, conditional: bool = False) -> None:
+    def add_static(self, path: str, body: str | bytes, content_type: str, conditional: bool = False,
+                   last_modified: str = LAST_MODIFIED) -> None:
+        """A fixed response; `conditional`: with ETag and Last-Modified, and 304 when they match
+        (If-None-Match first: as HTTP says, If-Modified-Since counts only without it)."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
 
         def serve(request: Request) -> Reply:
-            if conditional and (request.headers.get("if-none-match") == etag or request.headers.get("if-modified-since") == LAST_MODIFIED):
-                return Reply(304, {"ETag": etag})
+            if conditional:
+                asked = request.headers.get("if-none-match")
+                unchanged = asked == etag if asked is not None else request.headers.get("if-modified-since") == last_modified
+                if unchanged:
+                    return Reply(304, {"ETag": etag})
             headers = {"Content-Type": content_type}
             if conditional:
-                headers |= {"ETag": etag, "Last-Modified": LAST_MODIFIED}
+                headers |= {"ETag": etag, "Last-Modified": last_modified}
             return Reply(200, headers, data)
 
         self.routes[path] = serve
@@ -204,8 +226,8 @@ class NewsSite:
         for story in stories:
             self.add_static(story.path, page_html(story, with_date), "text/html; charset=utf-8")
 
-    def add_feed(self, path: str, title: str, items: list[dict[str, str]]) -> None:
-        self.add_static(path, rss(title, self.base, items), "application/rss+xml; charset=utf-8", conditional=True)
+    def add_feed(self, path: str, title: str, items: list[dict[str, str]], last_modified: str = LAST_MODIFIED) -> None:
+        self.add_static(path, rss(title, self.base, items), "application/rss+xml; charset=utf-8", conditional=True, last_modified=last_modified)
 
     def add_sitemap(self, path: str, urls: list[str]) -> None:
         body = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(serve)
     serve.add_argument("--cron", default="0 * * * *", help="schedule of textpipe-run (default: hourly, '0 * * * *')")
     serve.add_argument("--refit-cron", default="0 3 * * 0", help="schedule of refit-topics (default: Sundays 03:00)")
+    serve.add_argument("--sources", type=Path, default=None,
+                       help="sources file whose feeds, sitemaps and sites textpipe-fetch fetches into --input "
+                       "(default: sources.toml in the working folder if there is one; without a sources file nothing is fetched)")
+    serve.add_argument("--fetch-cron", default="*/15 * * * *", help="schedule of textpipe-fetch (default: every 15 minutes, '*/15 * * * *')")
+    serve.add_argument("--process-after-fetch", action=argparse.BooleanOptionalAction, default=True,
+                       help="start a textpipe-run as soon as a fetch brought new files, besides its own --cron schedule (default: on)")
     return parser
 
 
@@ -330,6 +336,14 @@ def cmd_server(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     _validate_language(args.language)
     check_run_paths(args.input, args.output)
+    if args.sources is None and Path("sources.toml").is_file():
+        args.sources = Path("sources.toml")
+    if args.sources is not None:
+        from textpipe.fetch import load_sources
+
+        load_sources(args.sources)
+    else:
+        print("textpipe serve: no sources.toml here and no --sources: nothing is fetched, only processed (see docs/fetching.md)", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         if key not in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_UI_ENABLED"):
             os.environ.setdefault(key, value)

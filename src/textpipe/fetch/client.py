@@ -24,7 +24,7 @@ import certifi
 import httpcore
 import httpx
 
-from textpipe.fetch.decoding import ACCEPT_ENCODING, CHUNK, decoder_for
+from textpipe.fetch.decoding import ACCEPT_ENCODING, decoder_for
 from textpipe.fetch.problems import FetchProblem
 from textpipe.fetch.robots import MAX_ROBOTS_BYTES, RobotsCache
 from textpipe.fetch.safety import PinnedBackend, Resolver, system_resolver
@@ -302,7 +302,7 @@ class PoliteClient:
         decoder = decoder_for(encoding)
         body = bytearray()
         received = 0
-        for chunk in response.iter_raw(CHUNK):
+        for chunk in response.iter_raw():  # as it arrives: a chunk size would wait to fill it
             received += len(chunk)
             if received > max_bytes:
                 raise FetchProblem("too_large", f"{url}: more than max_bytes={max_bytes} received; cut off")

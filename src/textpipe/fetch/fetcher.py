@@ -340,8 +340,10 @@ class FetchRun:
             self.manifest.mark_failed(row.url_key, f"duplicate: redirects to {fetched.final_url}, saved for {other}", DUPLICATE)
             return _Outcome("duplicate")
         entry = row.entry
+        # The article's URL: where the page was found, normalized like the manifest's keys
+        # (tracking parameters such as utm_source dropped); as listed too, when that differs.
         sidecar = sidecar_document(
-            url=fetched.final_url, listed_url=row.url if row.url != fetched.final_url else None, title=entry.title,
+            url=final_key, listed_url=row.url if row.url != final_key else None, title=entry.title,
             published=entry.published, author=entry.author, publisher=entry.publisher, categories=list(entry.categories),
             text=entry.text, listed_in=entry.listing, lastmod=entry.lastmod, entry_id=entry.entry_id, fetched_at=now_iso(),
             content_type=fetched.content_type, charset=fetched.charset,
