@@ -123,7 +123,8 @@ class NewsSite:
         self.max_in_flight = 0
         self._server = _QuietServer((host, port), self._handler())
         self._server.daemon_threads = True
-        self.base = f"http://{host}:{self._server.server_address[1]}"
+        bound = self._server.server_address[1]
+        self.base = f"http://{host}" + ("" if bound == 80 else f":{bound}")
         self._thread: threading.Thread | None = None
 
     # ---- serving
@@ -297,7 +298,11 @@ def main() -> None:
     site = NewsSite(args.host, args.port, args.log)
     bench_site(site, args.pages)
     if args.redirect_to:
+        # /feeds/with-redirect.xml: the feed's pages and /away, which redirects to --redirect-to.
         site.add("/away", redirect(args.redirect_to))
+        stories = bbc_stories(args.pages)
+        items = [rss_item(site.base, s) for s in stories] + [{"title": "Away", "link": site.url("/away"), "description": ""}]
+        site.add_feed("/feeds/with-redirect.xml", "Local News - Away", items)
     if args.ready_file:
         args.ready_file.write_text(site.base)
     site._server.serve_forever()
