@@ -12,6 +12,7 @@ when its heartbeats stop (the machine or the serving process died mid-run).
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -137,5 +138,7 @@ def serve_deployments(args: argparse.Namespace) -> None:
     }
     keep_unresponsive_runs_automation()
     sources = str(args.sources.resolve()) if args.sources is not None else None
+    if sources is None:
+        print("textpipe serve: no sources.toml here and no --sources: nothing is fetched, only processed (see docs/fetching.md)", file=sys.stderr)
     serve(*deployments(str(args.input.resolve()), str(args.output.resolve()), args.topics, args.cron, args.refit_cron,
                        sources, args.fetch_cron, args.process_after_fetch, **run_options))

@@ -81,6 +81,33 @@ def test_unset_options_fall_back_to_the_flow_defaults(tmp_path):
     refit_topics.validate_parameters(refit.parameters)
 
 
+def test_with_a_sources_file_serve_fetches_every_15_minutes_then_processes(tmp_path):
+    from textpipe_flows.fetch import textpipe_fetch
+    from textpipe_flows.pipeline import RUN_TAG
+    from textpipe_flows.serve import deployments
+
+    sources = str(tmp_path / "sources.toml")
+    hourly, refit, fetch = deployments(str(tmp_path / "in"), str(tmp_path / "out"), None, sources_file=sources)
+    assert (fetch.flow_name, fetch.name) == ("textpipe-fetch", "scheduled") and _cron(fetch) == ["*/15 * * * *"]
+    # The fetch writes where processing reads, and names the processing deployment to start after it.
+    assert fetch.parameters == {"sources_file": sources, "raw_dir": str(tmp_path / "in"),
+                                "then_run_deployment": f"{hourly.flow_name}/{hourly.name}"}
+    assert textpipe_fetch.validate_parameters(fetch.parameters)["raw_dir"] == hourly.parameters["input_dir"]
+    assert fetch.tags == [RUN_TAG]
+    _, _, alone = deployments(str(tmp_path / "in"), str(tmp_path / "out"), None, sources_file=sources, fetch_cron="*/5 * * * *", process_after_fetch=False)
+    assert _cron(alone) == ["*/5 * * * *"] and "then_run_deployment" not in alone.parameters
+    assert len(deployments(str(tmp_path / "in"), str(tmp_path / "out"), None)) == 2  # no sources file: no fetch
+
+
+def test_serve_with_a_bad_sources_file_is_a_usage_error_before_anything_starts(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "sources.toml").write_text('[[sources]]\nname = "x"\nfeeds = ["gopher://x"]\n', encoding="utf-8")
+    result = subprocess.run([TEXTPIPE, "serve", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--sources", str(tmp_path / "sources.toml")],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"textpipe: error: {tmp_path / 'sources.toml'}:3: field 'feeds' of source 'x': 'gopher://x' is not an http or https URL"]
+
+
 def test_serve_without_a_server_is_a_one_line_usage_error(tmp_path):
     (tmp_path / "in").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
@@ -107,13 +134,13 @@ def _help(*args: str) -> str:
 def test_top_level_help_lists_every_command():
     text = _help()
     commands = _subparsers(build_parser())
-    assert set(commands) == {"run", "refit", "repair", "compact", "server", "serve"}
+    assert set(commands) == {"run", "fetch", "refit", "repair", "compact", "server", "serve"}
     for name in commands:
         assert f"    {name} " in text, name
     assert "--version" in text
 
 
-@pytest.mark.parametrize("command", ["run", "refit", "repair", "compact", "server", "serve"])
+@pytest.mark.parametrize("command", ["run", "fetch", "refit", "repair", "compact", "server", "serve"])
 def test_command_help_documents_every_option(command):
     parser = _subparsers(build_parser())[command]
     text = " ".join(_help(command).split())  # argparse wraps lines

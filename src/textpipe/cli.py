@@ -342,8 +342,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from textpipe.fetch import load_sources
 
         load_sources(args.sources)
-    else:
-        print("textpipe serve: no sources.toml here and no --sources: nothing is fetched, only processed (see docs/fetching.md)", file=sys.stderr)
     for key, value in PREFECT_DEFAULTS.items():
         if key not in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_UI_ENABLED"):
             os.environ.setdefault(key, value)
