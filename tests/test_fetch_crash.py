@@ -155,3 +155,18 @@ def test_sigkills_at_random_moments_of_textpipe_fetch_then_textpipe_run(tmp_path
     articles = pd.read_parquet(output / "articles")
     assert len(articles) == len(stories) and articles.url.is_unique
     assert set(articles.url) == {site.url(s.path) for s in stories}
+
+
+@pytest.mark.slow
+def test_a_thousand_new_pages_are_fetched_in_under_a_minute():
+    """The issue's target, measured as bench/fetch_speed.py does: `textpipe fetch` of
+    1,000 new pages from a local site in its own process, at delay 0."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "bench" / "fetch_speed.py"), "--no-save"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["pages_saved"] == 1000
+    assert result["first_fetch"]["wall_seconds"] < 60, result
+    assert result["second_fetch"]["outcome"].startswith("textpipe fetch: 1 source, 0 entries listed, 0 new pages")
