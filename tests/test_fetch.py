@@ -346,9 +346,10 @@ def test_textpipe_run_reads_the_raw_folder_with_urls_and_feed_metadata(scenario,
         assert row.published_at == pd.Timestamp(story.published)
         assert row.source.startswith("local-feeds/") and row.source.endswith(".html")
     undated = by_url.loc[site.url(world.undated.path)]
-    assert json.loads(undated.extra)["feed_title"] == "Local News - World" and undated.author == world.undated.author
+    assert undated.publisher == "Local News" and json.loads(undated.extra)["feed_title"] == "Local News - World"
+    assert undated.author == world.undated.author
     news = by_url.loc[site.url(world.news[0].path)]
-    assert news.published_at == pd.Timestamp(world.news[0].published)
+    assert news.published_at == pd.Timestamp(world.news[0].published) and news.publisher == "Local Sitemap News"
     # Each page once, the copy listed twice too, and no sidecar read as an article or counted as skipped.
     assert articles.url.is_unique and len(by_url.loc[[site.url(world.shared.path)]]) == 1
     assert int(runs.n_skipped_files.iloc[0]) == 0 and int(runs.n_rejected.iloc[0]) == 0
@@ -363,7 +364,7 @@ def test_the_feed_text_stands_in_for_a_paywalled_or_forbidden_page(scenario, pro
     assert world.paywalled.paragraphs[-1][:60] in paywalled.text and json.loads(paywalled.extra)["text_from"] == "feed"
     forbidden = by_url.loc[site.url(f"/private/{world.private.slug}.html")]
     assert forbidden.source_format == "json" and forbidden.title == world.private.title
-    assert forbidden.published_at == pd.Timestamp(world.private.published)
+    assert forbidden.published_at == pd.Timestamp(world.private.published) and forbidden.publisher == "Local News"
     assert json.loads(forbidden.extra)["text_from"] == "feed"
 
 

@@ -26,18 +26,20 @@ def test_rss_entries_carry_url_title_date_author_publisher_and_text():
     listing = parse_feed(RSS, FEED)
     (entry,) = listing.entries
     assert entry.url == "https://news.example/news/1.html"  # resolved against the feed, no fragment
-    assert entry.title == "Tom & Jerry" and entry.publisher == "World & More"
+    assert entry.title == "Tom & Jerry" and entry.publisher == entry.feed_title == "World & More" and entry.section is None
     assert entry.published == "2024-03-05T09:30:00Z" and entry.author == "Ann Writer"
     assert entry.categories == ("World",) and entry.text == "First.\n\nSecond." and entry.listing == FEED
     assert listing.skipped == 2
 
 
 def test_atom_and_json_feeds():
-    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>Politics</title><entry><title>A</title>
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>The Example - Politics</title><entry><title>A</title>
     <link rel="alternate" href="https://news.example/a"/><id>tag:a</id><updated>2024-03-05T10:00:00Z</updated>
     <author><name>B. Writer</name></author><content type="html">&lt;p&gt;Body&lt;/p&gt;</content></entry></feed>"""
     (entry,) = parse_feed(atom, FEED).entries
-    assert (entry.url, entry.author, entry.published, entry.text, entry.publisher) == ("https://news.example/a", "B. Writer", "2024-03-05T10:00:00Z", "Body", "Politics")
+    assert (entry.url, entry.author, entry.published, entry.text) == ("https://news.example/a", "B. Writer", "2024-03-05T10:00:00Z", "Body")
+    # As ingest reads a feed file: the outlet publishes, the feed's title names its section.
+    assert (entry.publisher, entry.section, entry.feed_title) == ("The Example", "Politics", "The Example - Politics")
     document = {"version": "https://jsonfeed.org/version/1.1", "title": "Tech", "items": [
         {"id": "1", "url": "/tech/1", "title": "T", "content_html": "<p>One</p><p>Two</p>", "date_published": "2024-03-05T10:00:00Z",
          "authors": [{"name": "C"}, {"name": "D"}], "tags": ["ai"]},

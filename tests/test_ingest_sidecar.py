@@ -53,11 +53,12 @@ def test_a_sidecar_is_paired_with_its_page_and_is_no_input(tmp_path):
 
 def test_the_listings_metadata_wins_over_the_pages(tmp_path):
     _write(tmp_path, "p.html", _page(PARAGRAPHS), url="https://news.example/a?id=1", title=f"  {TITLE} ", published="2024-03-05T09:30:00Z",
-           author="Ann Writer", publisher="The Example - World", categories=["World"], listed_in="https://news.example/rss.xml",
+           author="Ann Writer", publisher="The Example", section="World", feed_title="The Example - World", listed_in="https://news.example/rss.xml",
            fetched_at="2024-03-05T10:00:00Z")
     article = _read_one(tmp_path)
     assert isinstance(article, RawArticle)
     assert (article.url, article.title, article.author) == ("https://news.example/a?id=1", TITLE, "Ann Writer")
+    assert (article.publisher, article.section) == ("The Example", "World")
     assert article.published_at.isoformat() == "2024-03-05T09:30:00+00:00"
     assert article.text.split("\n\n") == PARAGRAPHS
     assert article.extra["feed_title"] == "The Example - World" and article.extra["listed_in"] == "https://news.example/rss.xml"

@@ -76,7 +76,7 @@ ARTICLES = _schema(
     _field("model_id", pa.string(), "Topic model that assigned topic_id (see `topics`)."),
     _field("story_id", pa.string(), "Story the article belongs to (see `stories`): copies of one article (wire copy, a new headline, a dropped paragraph) share it; the article_id of the story's first article."),
     _field("run_id", pa.string(), "Run that added the article (see `runs`).", False),
-    _field("extra", pa.string(), "Other fields of the source record, as a JSON object. textpipe adds a few: `published_at_raw` (a date it could not parse), `feed_title` and `categories` (feeds), `sitename`, `hostname`, `description`, `language`, `tags` (HTML pages' metadata), and `text_chars_cut` (a record's text ended in a `[+N chars]` truncation marker, as NewsAPI's does: the marker is dropped, N kept here)."),
+    _field("extra", pa.string(), "Other fields of the source record, as a JSON object. textpipe adds a few: `published_at_raw` (a date it could not parse), `feed_title` and `categories` (feeds), `sitename`, `hostname`, `description`, `language`, `tags` (HTML pages' metadata), `listed_in`, `listed_url`, `fetched_at`, `lastmod`, `entry_id` and `text_from` (pages `textpipe fetch` saved: the feed or sitemap that listed the page, the URL as listed when it differs, when it was fetched, the sitemap's lastmod, the feed entry's id, and `feed` when the feed's text stood in for the page's), and `text_chars_cut` (a record's text ended in a `[+N chars]` truncation marker, as NewsAPI's does: the marker is dropped, N kept here)."),
 )
 
 SENTENCES = _schema(

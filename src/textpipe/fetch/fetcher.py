@@ -344,7 +344,8 @@ class FetchRun:
         # (tracking parameters such as utm_source dropped); as listed too, when that differs.
         sidecar = sidecar_document(
             url=final_key, listed_url=row.url if row.url != final_key else None, title=entry.title,
-            published=entry.published, author=entry.author, publisher=entry.publisher, categories=list(entry.categories),
+            published=entry.published, author=entry.author, publisher=entry.publisher, section=entry.section,
+            feed_title=entry.feed_title, categories=list(entry.categories),
             text=entry.text, listed_in=entry.listing, lastmod=entry.lastmod, entry_id=entry.entry_id, fetched_at=now_iso(),
             content_type=fetched.content_type, charset=fetched.charset,
         )
@@ -404,8 +405,8 @@ def _feed_text_record(row: PageRow, error: str) -> dict[str, Any]:
     entry = row.entry
     record = {
         "url": row.url, "title": entry.title, "text": entry.text, "published_at": entry.published, "author": entry.author,
-        # `feed_title`, as ingest's feed reader names the publisher in `extra`.
-        "feed_title": entry.publisher, "categories": list(entry.categories) or None, "id": entry.entry_id,
+        "publisher": entry.publisher, "section": entry.section, "feed_title": entry.feed_title,
+        "categories": list(entry.categories) or None, "id": entry.entry_id,
         "listed_in": entry.listing, "text_from": "feed", "page_problem": error, "fetched_at": now_iso(),
     }
     return {k: v for k, v in record.items() if v is not None}

@@ -34,7 +34,9 @@ class Entry:
     title: str | None = None
     published: str | None = None     # ISO 8601 in UTC when the listing's date was read, else as written
     author: str | None = None
-    publisher: str | None = None     # the feed's title, a news sitemap's publication name
+    publisher: str | None = None     # the outlet: the feed's title (without a section suffix), a news sitemap's publication
+    section: str | None = None       # the section a feed's title names ("Outlet – World")
+    feed_title: str | None = None
     categories: tuple[str, ...] = ()
     entry_id: str | None = None
     text: str | None = None          # the feed's own text for the entry (paragraphs), used when the page cannot be
@@ -88,13 +90,16 @@ def parse_feed(body: bytes, url: str) -> Listing:
         return _parse_json_feed(body, url)
     import feedparser
 
-    from textpipe.ingest.feeds import entry_published, entry_text, entry_title, feed_title
+    from textpipe.ingest.feeds import entry_published, entry_publisher, entry_text, entry_title, feed_title
+    from textpipe.ingest.text import split_section
 
     _xml_safety(body)
     parsed = feedparser.parse(io.BytesIO(body), resolve_relative_uris=False, sanitize_html=True)
     if not parsed.get("version"):
         raise FetchProblem("not_a_feed", f"{url} is not an RSS, Atom or JSON feed ({parsed.get('bozo_exception') or 'no feed element'})")
     listing = Listing(title=feed_title(parsed))
+    # As ingest reads a feed file: "Outlet – World" is the outlet's World section.
+    outlet, section = split_section(listing.title) if listing.title else (None, None)
     for item in parsed.entries:
         link = absolute(url, item.get("link") or (item.get("id") if str(item.get("id", "")).startswith("http") else None))
         if link is None:
@@ -104,7 +109,7 @@ def parse_feed(body: bytes, url: str) -> Listing:
         authors = item.get("author") or ", ".join(a.get("name", "") for a in item.get("authors", []) if a.get("name")) or None
         listing.entries.append(Entry(
             url=link, title=entry_title(item) or None, published=_iso(moment) if moment else raw_date, author=authors,
-            publisher=listing.title, categories=tuple(t.get("term") for t in item.get("tags", []) if t.get("term")),
+            publisher=entry_publisher(item, outlet), section=section, feed_title=listing.title, categories=tuple(t.get("term") for t in item.get("tags", []) if t.get("term")),
             entry_id=item.get("id") or None, text=entry_text(item) or None, listing=url,
         ))
     return listing
@@ -126,8 +131,11 @@ def _parse_json_feed(body: bytes, url: str) -> Listing:
         raise FetchProblem("not_a_feed", f"{url}: invalid JSON: {exc}") from None
     if not isinstance(document, dict) or "jsonfeed.org" not in str(document.get("version", "")) or not isinstance(document.get("items"), list):
         raise FetchProblem("not_a_feed", f"{url} is JSON but not a JSON Feed (no jsonfeed.org version and items list)")
+    from textpipe.ingest.text import split_section
+
     title = document.get("title") if isinstance(document.get("title"), str) else None
     listing = Listing(title=title)
+    outlet, section = split_section(title) if title else (None, None)
     for item in document["items"]:
         link = absolute(url, item.get("url") or item.get("external_url")) if isinstance(item, dict) else None
         if link is None:
@@ -142,7 +150,7 @@ def _parse_json_feed(body: bytes, url: str) -> Listing:
         listing.entries.append(Entry(
             url=link, title=item.get("title") if isinstance(item.get("title"), str) else None,
             published=item.get("date_published") if isinstance(item.get("date_published"), str) else None,
-            author=_json_author(item), publisher=title, categories=tags,
+            author=_json_author(item), publisher=outlet, section=section, feed_title=title, categories=tags,
             entry_id=str(item["id"]) if item.get("id") is not None else None, text=text or None, listing=url,
         ))
     return listing

@@ -129,6 +129,11 @@ def feed_title(parsed: Any) -> str | None:
     return _one_line(parsed.feed.get("title"), parsed.feed.get("title_detail")) or None
 
 
+def entry_publisher(entry: Any, outlet: str | None) -> str | None:
+    """An aggregator's entry names the outlet it comes from (RSS <source>); else the feed's outlet."""
+    return _one_line((entry.get("source") or {}).get("title"), None) or outlet
+
+
 def entry_text(entry: Any) -> str:
     """The longest of the entry's contents and summary, as paragraphs."""
     candidates = [(item.get("value") or "", item.get("type")) for item in entry.get("content", [])]
@@ -169,8 +174,7 @@ def _entry_article(
         section=terms[0] if terms else feed_section,
         author=entry.get("author") or None,
         source_id=entry.get("id") or None,
-        # An aggregator's entry names the outlet it comes from (RSS <source>); else the feed is the outlet.
-        publisher=_one_line((entry.get("source") or {}).get("title"), None) or outlet,
+        publisher=entry_publisher(entry, outlet),
         extra=extra,
     )
 
