@@ -126,7 +126,7 @@ class _Checker:
     def unknown_keys(self, table: dict[str, Any], allowed: tuple[str, ...], where: str, block: str | None, index: int = 0) -> None:
         for key in table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                close = [k for k in allowed if k.startswith(key) or key.startswith(k)] or difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(allowed)}"
                 raise self.fail(self.lines.find(block, index, key), f"field {key!r} {where}", f"unknown field{hint}")
 
