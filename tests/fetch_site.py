@@ -272,6 +272,25 @@ def gzip_bomb(decompressed_bytes: int) -> bytes:
     return b"".join(out)
 
 
+def write_sources(path: Path, name: str, feeds: list[str], allow_private: bool = True, **settings: object) -> Path:
+    """A sources file with one source reading `feeds`; `settings` go under [fetch]
+    (a test user agent and delay_seconds = 0 unless given)."""
+    fetch = {"user_agent": "textpipe-tests/1.0 (+mailto:tests@localhost)", "delay_seconds": 0, **settings}
+    lines = ["[fetch]", *(f"{key} = {json.dumps(value)}" for key, value in fetch.items()), "",
+             "[[sources]]", f"name = {json.dumps(name)}", f"feeds = {json.dumps(feeds)}", f"allow_private = {str(allow_private).lower()}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, pause: float = 0.1) -> Any:
+    """`check()`'s first true value, polled every `pause` s; an AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(pause)
+    return value
+
+
 @contextmanager
 def running(site: NewsSite) -> Iterator[NewsSite]:
     site.serve_in_thread()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fetch_site import NewsSite, bbc_stories, rss_item, running
+from fetch_site import NewsSite, bbc_stories, rss_item, running, write_sources
 from textpipe.cli import build_parser
 from textpipe.fetch.sources import SourcesFileError, parse_sources
 
@@ -51,8 +51,7 @@ def quick_start(tmp_path_factory):
         site.add_robots("User-agent: *\n")
         site.add_pages(stories)
         site.add_feed("/feeds/all.xml", "Docs News - World", [rss_item(site.base, s) for s in stories])
-        (folder / "sources.toml").write_text(f'[fetch]\nuser_agent = "textpipe-docs (+mailto:docs@localhost)"\ndelay_seconds = 0\n'
-                                             f'[[sources]]\nname = "docs"\nfeeds = ["{site.url("/feeds/all.xml")}"]\nallow_private = true\n')
+        write_sources(folder / "sources.toml", "docs", [site.url("/feeds/all.xml")])
         outputs = []
         for line in _blocks("sh")[0].strip().splitlines():
             command = line.split("#", 1)[0].strip().replace(".venv/bin", BIN)

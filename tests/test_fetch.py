@@ -49,6 +49,17 @@ def fetch(raw: Path, sources_path: Path) -> dict:
     return reports
 
 
+def one_feed(site: NewsSite, stories: list[Story], sources: Path, name: str, settings: str = SETTINGS, allow_private: bool = True,
+             description: str | None = None) -> Path:
+    """Serve an open robots.txt and one feed listing `stories` (their pages served by the
+    caller, or as they are); write a sources file with one source for it."""
+    site.add_robots("User-agent: *\n")
+    site.add_feed("/feeds/all.xml", "All", [rss_item(site.base, s, description=description) for s in stories])
+    sources.write_text(settings + f'[[sources]]\nname = "{name}"\nfeeds = ["{site.url("/feeds/all.xml")}"]\n'
+                       f"allow_private = {str(allow_private).lower()}\n", encoding="utf-8")
+    return sources
+
+
 def manifest_rows(raw: Path) -> dict[str, dict]:
     with sqlite3.connect(raw / "_fetch" / "manifest.sqlite") as db:
         db.row_factory = sqlite3.Row
@@ -380,13 +391,11 @@ def test_a_second_run_after_a_fetch_with_nothing_new_reads_nothing(scenario, pro
 def test_delay_crawl_delay_and_concurrency_per_host(tmp_path):
     stories = bbc_stories(6, skip=100)
     with running(NewsSite()) as site:
-        site.add_robots("User-agent: *\nCrawl-delay: 0.3\n")
         for story in stories:
             site.add(story.path, lambda r, s=story: Reply(200, {"Content-Type": "text/html"}, page_html(s).encode(), before_headers=0.2))
-        site.add_feed("/feeds/all.xml", "All", [rss_item(site.base, s) for s in stories])
-        sources = tmp_path / "sources.toml"
-        sources.write_text(SETTINGS.replace("delay_seconds = 0", "delay_seconds = 0.1").replace("timeout_seconds = 1", "timeout_seconds = 5")
-                           + f'[[sources]]\nname = "paced"\nfeeds = ["{site.url("/feeds/all.xml")}"]\nallow_private = true\n')
+        settings = SETTINGS.replace("delay_seconds = 0", "delay_seconds = 0.1").replace("timeout_seconds = 1", "timeout_seconds = 5")
+        sources = one_feed(site, stories, tmp_path / "sources.toml", "paced", settings)
+        site.add_robots("User-agent: *\nCrawl-delay: 0.3\n")
         report = fetch(tmp_path / "raw", sources)["paced"]
         starts = sorted(r.at for r in site.log if r.path.startswith("/news/"))
     assert report.new_pages == 6
@@ -398,12 +407,8 @@ def test_delay_crawl_delay_and_concurrency_per_host(tmp_path):
 def test_max_pages_per_source_takes_the_newest_first_and_leaves_the_rest(tmp_path):
     stories = bbc_stories(7, skip=120)
     with running(NewsSite()) as site:
-        site.add_robots("User-agent: *\n")
         site.add_pages(stories)
-        site.add_feed("/feeds/all.xml", "All", [rss_item(site.base, s) for s in stories])
-        sources = tmp_path / "sources.toml"
-        sources.write_text(SETTINGS.replace("[fetch]", "[fetch]\nmax_pages_per_source = 3")
-                           + f'[[sources]]\nname = "capped"\nfeeds = ["{site.url("/feeds/all.xml")}"]\nallow_private = true\n')
+        sources = one_feed(site, stories, tmp_path / "sources.toml", "capped", SETTINGS.replace("[fetch]", "[fetch]\nmax_pages_per_source = 3"))
         first = fetch(tmp_path / "raw", sources)["capped"]
         fetched_first = page_requests(site)
         second = fetch(tmp_path / "raw", sources)["capped"]
@@ -415,12 +420,9 @@ def test_max_pages_per_source_takes_the_newest_first_and_leaves_the_rest(tmp_pat
 def test_a_rate_limit_longer_than_max_wait_is_left_for_a_later_run(tmp_path):
     stories = bbc_stories(3, skip=140)
     with running(NewsSite()) as site:
-        site.add_robots("User-agent: *\n")
         for story in stories:
             site.add(story.path, lambda r: Reply(503, {"Retry-After": "3600", "Content-Type": "text/plain"}, b"busy"))
-        site.add_feed("/feeds/all.xml", "All", [rss_item(site.base, s, description="") for s in stories])
-        sources = tmp_path / "sources.toml"
-        sources.write_text(SETTINGS.replace("max_per_host = 2", "max_per_host = 1") + f'[[sources]]\nname = "busy"\nfeeds = ["{site.url("/feeds/all.xml")}"]\nallow_private = true\n')
+        sources = one_feed(site, stories, tmp_path / "sources.toml", "busy", SETTINGS.replace("max_per_host = 2", "max_per_host = 1"), description="")
         report = fetch(tmp_path / "raw", sources)["busy"]
         asked = page_requests(site)
     # One 503 with an hour's Retry-After: the host's other pages are not even asked for.
@@ -450,10 +452,8 @@ def test_an_unreachable_source_fails_for_a_passing_reason(tmp_path):
 def test_private_addresses_are_refused_without_allow_private(tmp_path):
     stories = bbc_stories(1, skip=160)
     with running(NewsSite()) as site:
-        site.add_robots("User-agent: *\n")
         site.add_pages(stories)
-        site.add_feed("/feeds/all.xml", "All", [rss_item(site.base, s) for s in stories])
-        sources = parse_sources(SETTINGS + f'[[sources]]\nname = "strict"\nfeeds = ["{site.url("/feeds/all.xml")}"]\n', tmp_path / "s.toml")
+        sources = load_sources(one_feed(site, stories, tmp_path / "sources.toml", "strict", allow_private=False))
         from textpipe.fetch import SourceUnavailable
 
         with FetchRun(tmp_path / "raw", sources) as run, pytest.raises(SourceUnavailable) as failed:

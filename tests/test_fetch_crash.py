@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fetch_site import NewsSite, Reply, bbc_stories, page_html, rss_item, running
+from fetch_site import NewsSite, Reply, bbc_stories, page_html, rss_item, running, write_sources
 from textpipe.config import Settings
 from textpipe.ingest import discover
 
@@ -40,19 +40,7 @@ def _site(site: NewsSite, count: int, pause: float) -> list:
 
 
 def _sources(tmp: Path, site: NewsSite) -> Path:
-    path = tmp / "sources.toml"
-    path.write_text(f"""
-[fetch]
-user_agent = "textpipe-tests/1.0 (+mailto:tests@localhost)"
-delay_seconds = 0
-max_per_host = 2
-
-[[sources]]
-name = "wire"
-feeds = ["{site.url('/feeds/all.xml')}"]
-allow_private = true
-""", encoding="utf-8")
-    return path
+    return write_sources(tmp / "sources.toml", "wire", [site.url("/feeds/all.xml")], max_per_host=2)
 
 
 def _saved_pages(raw: Path) -> int:

@@ -18,10 +18,11 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from fetch_site import wait_until, write_sources
 
 TESTS = Path(__file__).resolve().parent
 SITE_ADDRESS, CLIENT_ADDRESS = "11.22.33.2", "11.22.33.1"
@@ -72,27 +73,17 @@ def _serve(namespace: str, tmp: Path, name: str, *args: str) -> subprocess.Popen
     ready = tmp / f"{name}.ready"
     process = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, str(TESTS / "fetch_site.py"), "--ready-file", str(ready), *args],
                                stdout=subprocess.DEVNULL, stderr=(tmp / f"{name}.err").open("w"))
-    deadline = time.monotonic() + 30
-    while not ready.exists():
+    def started() -> bool:
         assert process.poll() is None, (tmp / f"{name}.err").read_text()
-        assert time.monotonic() < deadline, f"{name} did not start"
-        time.sleep(0.1)
+        return ready.exists()
+
+    wait_until(started, 30, f"{name} to start")
     return process
 
 
 def _fetch(namespace: str, tmp: Path, allow_private: bool) -> tuple[str, dict[str, dict]]:
-    sources = tmp / f"sources-{allow_private}.toml"
-    sources.write_text(f"""
-[fetch]
-user_agent = "textpipe-tests/1.0 (+mailto:tests@localhost)"
-delay_seconds = 0
-timeout_seconds = 5
-
-[[sources]]
-name = "public"
-feeds = ["http://{SITE_ADDRESS}/feeds/with-redirect.xml"]
-allow_private = {str(allow_private).lower()}
-""", encoding="utf-8")
+    sources = write_sources(tmp / f"sources-{allow_private}.toml", "public", [f"http://{SITE_ADDRESS}/feeds/with-redirect.xml"],
+                            allow_private, timeout_seconds=5)
     raw = tmp / f"raw-{allow_private}"
     done = subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", FETCH, str(sources), str(raw)],
                           capture_output=True, text=True, timeout=120)

@@ -19,18 +19,10 @@ import pandas as pd
 import pytest
 
 from faults import prefect_server
-from fetch_site import NewsSite, bbc_stories, rss_item, running
+from fetch_site import NewsSite, bbc_stories, rss_item, running, wait_until, write_sources
 
 TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 pytestmark = pytest.mark.slow
-
-
-def _poll(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(1)
-    return value
 
 
 def test_serve_fetches_then_processes_what_the_fetch_brought(tmp_path):
@@ -43,9 +35,7 @@ def test_serve_fetches_then_processes_what_the_fetch_brought(tmp_path):
         site.add_robots("User-agent: *\n")
         site.add_pages(stories, with_date=False)
         site.add_feed("/feeds/all.xml", "Served News", [rss_item(site.base, s) for s in stories])
-        sources = tmp_path / "sources.toml"
-        sources.write_text(f'[fetch]\nuser_agent = "textpipe-tests (+mailto:t@localhost)"\ndelay_seconds = 0\n'
-                           f'[[sources]]\nname = "served"\nfeeds = ["{site.url("/feeds/all.xml")}"]\nallow_private = true\n', encoding="utf-8")
+        sources = write_sources(tmp_path / "sources.toml", "served", [site.url("/feeds/all.xml")])
         raw, output = tmp_path / "raw", tmp_path / "processed"
         raw.mkdir()
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | server_env
@@ -60,7 +50,7 @@ def test_serve_fetches_then_processes_what_the_fetch_brought(tmp_path):
                     found = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
                     return found if len(found) == 3 else None
 
-                deployments = _poll(registered, 120, "serve to register its deployments")
+                deployments = wait_until(registered, 120, "serve to register its deployments", pause=1)
                 fetch, hourly = deployments["textpipe-fetch/scheduled"], deployments["textpipe-run/hourly"]
                 assert [s.schedule.cron for s in fetch.schedules] == ["*/15 * * * *"]
 
@@ -70,11 +60,11 @@ def test_serve_fetches_then_processes_what_the_fetch_brought(tmp_path):
                     return [r for r in runs if r.parent_task_run_id is not None]
 
                 def finished(flow_run_id):  # type: ignore[no-untyped-def]
-                    return _poll(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, 300, "a run to finish")
+                    return wait_until(lambda: (r := client.read_flow_run(flow_run_id)).state.is_final() and r, 300, "a run to finish", pause=1)
 
                 first = finished(client.create_flow_run_from_deployment(fetch.id).id)
                 assert first.state.is_completed(), first.state
-                processing = _poll(started_by_a_fetch, 120, "the processing run the fetch starts")
+                processing = wait_until(started_by_a_fetch, 120, "the processing run the fetch starts", pause=1)
                 assert len(processing) == 1 and processing[0].parameters["wait_lock_seconds"] == 1800
                 done = finished(processing[0].id)
                 assert done.state.is_completed(), (done.state, (tmp_path / "serve.log").read_text()[-3000:])

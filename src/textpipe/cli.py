@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import importlib
 import logging
 import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Any
 
 from textpipe import __version__
 from textpipe.errors import ConfigError, TextpipeError
@@ -229,38 +231,21 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     load_sources(args.sources)  # a bad file is a usage error before Prefect starts
     check_raw_writable(args.raw)
-    _configure_prefect(args.verbose)
-    from textpipe_flows.local_api import prefect_api
-
-    with contextlib.ExitStack() as stack:
-        with collector_paused():
-            wait_for_api = stack.enter_context(prefect_api())
-            from prefect import tags
-
-            from textpipe_flows.fetch import textpipe_fetch
-            from textpipe_flows.pipeline import RUN_TAG
-        wait_for_api()
-        with tags(RUN_TAG):
-            state = textpipe_fetch(sources_file=str(args.sources), raw_dir=str(args.raw), return_state=True)
-    summary = state.result(raise_on_failure=False)
-    if state.is_completed() and not summary.skipped:
-        print(summary.one_line())
-        return EXIT_OK
-    if state.is_completed():
-        print(summary.one_line(), file=sys.stderr)
-    elif hasattr(summary, "one_line"):
-        print(summary.one_line())
-        print(f"textpipe: fetch incomplete: {state.message}", file=sys.stderr)
-    else:
-        print(f"textpipe: fetch failed: {_first_line(summary) or state.message}", file=sys.stderr)
-    return EXIT_FAILED
+    state = _call_flow("fetch", "textpipe_fetch", args.verbose, sources_file=str(args.sources), raw_dir=str(args.raw))
+    return _report(state, "fetch")
 
 
 def cmd_refit(args: argparse.Namespace) -> int:
     if not (args.output / "articles").is_dir():
         raise ConfigError(f"no articles dataset under {args.output}: run `textpipe run` first")
     check_output_writable(args.output)
-    _configure_prefect(args.verbose)
+    return _report(_call_flow("refit", "refit_topics", args.verbose, output_dir=str(args.output), topics=args.topics))
+
+
+def _call_flow(module: str, name: str, verbose: bool, **parameters: Any) -> Any:
+    """Run the flow `textpipe_flows.<module>.<name>` once, against PREFECT_API_URL or a
+    temporary server started first thing, tagged as every textpipe run; its final state."""
+    _configure_prefect(verbose)
     from textpipe_flows.local_api import prefect_api
 
     with contextlib.ExitStack() as stack:
@@ -269,22 +254,25 @@ def cmd_refit(args: argparse.Namespace) -> int:
             from prefect import tags
 
             from textpipe_flows.pipeline import RUN_TAG
-            from textpipe_flows.refit import refit_topics
+
+            flow = getattr(importlib.import_module(f"textpipe_flows.{module}"), name)
         wait_for_api()
         with tags(RUN_TAG):
-            return _report(refit_topics(output_dir=str(args.output), topics=args.topics, return_state=True))
+            return flow(**parameters, return_state=True)
 
 
-def _report(state) -> int:  # type: ignore[no-untyped-def]
+def _report(state, what: str = "run") -> int:  # type: ignore[no-untyped-def]
     summary = state.result(raise_on_failure=False)
-    if state.is_completed():
+    if state.is_completed() and not getattr(summary, "skipped", None):
         print(summary.one_line())
         return EXIT_OK
-    if hasattr(summary, "one_line"):
+    if state.is_completed():  # it did nothing: another one holds the lock
+        print(summary.one_line(), file=sys.stderr)
+    elif hasattr(summary, "one_line"):
         print(summary.one_line())
-        print(f"textpipe: run incomplete: {state.message}", file=sys.stderr)
+        print(f"textpipe: {what} incomplete: {state.message}", file=sys.stderr)
     else:
-        print(f"textpipe: run failed: {_first_line(summary) or state.message}", file=sys.stderr)
+        print(f"textpipe: {what} failed: {_first_line(summary) or state.message}", file=sys.stderr)
     return EXIT_FAILED
 
 

@@ -89,6 +89,13 @@ class SourceReport:
         return {**{k: v for k, v in self.__dict__.items() if k != "errors"}, "errors": dict(self.errors)}
 
 
+# What each outcome of a page adds to its source's report.
+_COUNTERS: dict[str, tuple[str, ...]] = {
+    "new": ("new_pages",), "feed_text": ("feed_text",), "robots": ("robots",), "robots_feed_text": ("robots", "feed_text"),
+    "duplicate": ("duplicates",), "pending": ("pending",), "recovered": ("recovered",), "failed": (),
+}
+
+
 @dataclass(frozen=True)
 class _Outcome:
     result: str  # new, feed_text, robots, robots_feed_text, duplicate, pending, failed, recovered
@@ -182,21 +189,8 @@ class FetchRun:
     def _count(report: SourceReport, outcome: _Outcome) -> None:
         if outcome.error is not None:
             report.errors[outcome.error] += 1
-        if outcome.result == "new":
-            report.new_pages += 1
-        elif outcome.result == "feed_text":
-            report.feed_text += 1
-        elif outcome.result == "robots":
-            report.robots += 1
-        elif outcome.result == "robots_feed_text":
-            report.robots += 1
-            report.feed_text += 1
-        elif outcome.result == "duplicate":
-            report.duplicates += 1
-        elif outcome.result == "pending":
-            report.pending += 1
-        elif outcome.result == "recovered":
-            report.recovered += 1
+        for counter in _COUNTERS[outcome.result]:
+            setattr(report, counter, getattr(report, counter) + 1)
 
     # ------------------------------------------------------------ listings
 

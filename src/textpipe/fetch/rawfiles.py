@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from textpipe.ingest.sidecar import sidecar_name_of
+from textpipe.store import fsync
 
 FETCH_DIR = "_fetch"
 
@@ -55,14 +56,6 @@ def page_files(raw: Path, source: str, stem: str) -> PageFiles:
     return PageFiles(folder / f"{stem}.html", folder / sidecar_name_of(f"{stem}.html"), folder / f"{stem}.json")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(final: Path, data: bytes, raw: Path) -> None:
     """Write `data` to `final` so that a reader sees the whole file or none of it."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +65,7 @@ def write_atomic(final: Path, data: bytes, raw: Path) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, final)
-    _fsync_dir(final.parent)
+    fsync(final.parent)
 
 
 def save_page(raw: Path, files: PageFiles, body: bytes, sidecar: dict[str, Any]) -> str:
