@@ -342,23 +342,25 @@ _MIN_DOCS_FOR_DF_CUTOFFS = 20
 def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int | None = None) -> TopicModel:
     """Fit a model on a document sample.
 
-    K is settings.n_topics; 0 means choose it by coherence ("auto"); None keeps
+    K is settings.n_topics; 0 means choose it by topic quality ("auto": coherence
+    times diversity, `textpipe.topics.choose_n_topics`); None keeps
     the current model's K (DEFAULT_TOPICS when there is none).
     """
     from textpipe.topics import TopicModel, choose_n_topics
 
     n_topics = settings.n_topics if settings.n_topics is not None else (current_k or DEFAULT_TOPICS)
-    if n_topics == 0:
-        candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
-        n_topics, _ = choose_n_topics(sample, candidates, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state)
-    n_topics = max(1, min(n_topics, len(sample)))
     # Document-frequency cut-offs only make sense on a corpus; a handful of
     # articles keeps every term.
     small = len(sample) < _MIN_DOCS_FOR_DF_CUTOFFS
-    return TopicModel(
-        n_topics=n_topics, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state,
-        min_df=1 if small else 2, max_df=1.0 if small else 0.5,
-    ).fit(sample)
+    model_kwargs = {
+        "max_features": settings.max_features, "top_terms": settings.topic_top_terms, "random_state": settings.random_state,
+        "min_df": 1 if small else 2, "max_df": 1.0 if small else 0.3,
+    }
+    if n_topics == 0:
+        candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
+        n_topics, _ = choose_n_topics(sample, candidates, **model_kwargs)
+    n_topics = max(1, min(n_topics, len(sample)))
+    return TopicModel(n_topics=n_topics, **model_kwargs).fit(sample)
 
 
 def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, output: Path, refit: bool) -> TopicsResult:
