@@ -69,11 +69,21 @@ class SentimentEnsemble:
 
     def combine(self, features: SentenceFeatures) -> float:
         w = self.weights
-        raw = w.vader * features.vader + w.pattern * features.pattern + w.afinn * features.afinn + w.negation * features.negation
+        raw = w.vader * features.vader + w.pattern * features.pattern + w.afinn * features.afinn + (w.negation if features.negation else 0.0)
         return min(1.0, max(-1.0, raw))
 
     def score(self, text: str, vader_compound: float) -> float:
-        return self.combine(self.features(text, vader_compound))
+        """`combine(features(text, vader_compound))`, without building the features object."""
+        raws = text.split()
+        afinn_sum, has_negation = self.afinn.negated_score(text, raws)
+        w = self.weights
+        raw = (
+            w.vader * vader_compound
+            + w.pattern * self.pattern.polarity(text, raws)
+            + w.afinn * (afinn_sum / math.sqrt(afinn_sum * afinn_sum + AFINN_ALPHA))
+            + (w.negation if has_negation else 0.0)
+        )
+        return min(1.0, max(-1.0, raw))
 
 
 def article_ensemble(scores: Sequence[float]) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
@@ -25,6 +26,21 @@ _PIECES, _INNER, _FIRST_CHAR, _LAST_CHAR = itemgetter(0), itemgetter(1), itemget
 _FOUND, _SECONDS, _NEGATION = itemgetter(1), itemgetter(2), itemgetter(3)
 _N_SCALAR = VaderConstants.N_SCALAR
 _STRIP = string.punctuation + "‘’“”"
+
+
+class _Memo(dict):  # type: ignore[type-arg]
+    """Per-token facts, computed by `compute` on first sight; `map(memo.__getitem__, ...)`
+    then runs in C for every token seen before. Cleared when it reaches `_MEMO_LIMIT`."""
+
+    def __init__(self, compute: Callable[[str], tuple]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, raw: str) -> tuple:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        facts = self[raw] = self._compute(raw)
+        return facts
 
 
 def is_negation(token: str) -> bool:
@@ -72,7 +88,7 @@ class FastPattern:
                     self._faces_at.setdefault((face[gap], face[gap + 1]), []).append(
                         (re.compile(f"{before}\\Z"), re.compile(after))
                     )
-        self._tokens: dict[str, tuple[tuple[str, ...], bool, str, str, tuple[str, ...]]] = {}
+        self._tokens = _Memo(self._split)
 
     def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...]]:
         """pattern's `find_tokens` for one whitespace-separated token: its pieces
@@ -91,11 +107,7 @@ class FastPattern:
         kept = tuple(piece for piece in pieces if piece != eos)
         inner = any((a[-1], b[0]) in self._faces_at for a, b in zip(kept, kept[1:]))
         first, last = (kept[0][0], kept[-1][-1]) if kept else ("", "")
-        result = (tuple(piece.lower() for piece in kept), inner, first, last, kept)
-        if len(self._tokens) >= _MEMO_LIMIT:
-            self._tokens.clear()
-        self._tokens[raw] = result
-        return result
+        return (tuple(piece.lower() for piece in kept), inner, first, last, kept)
 
     def _split_punctuation(self, t: str, out: list[str]) -> None:
         # pattern's loop, statement for statement (its order decides "...", "." and abbreviations).
@@ -132,9 +144,7 @@ class FastPattern:
         if "(" in text and "!" in text:
             return None
         raws = text.split() if raws is None else raws
-        items = list(map(self._tokens.get, raws))
-        if None in items:
-            items = [item or self._split(raw) for item, raw in zip(items, raws, strict=True)]
+        items = list(map(self._tokens.__getitem__, raws))
         # Any two adjacent pieces placed like emoticon characters, inside a token or
         # across two; a token left empty (an end-of-sentence marker) ends pattern's
         # sentence, across which nothing is joined.
@@ -150,7 +160,7 @@ class FastPattern:
         adjacent pieces (across sentence ends too, so this may say yes when pattern
         would not, never the reverse)."""
         known = self._tokens
-        pieces = [piece for raw in raws for piece in (known.get(raw) or self._split(raw))[4]]
+        pieces = [piece for raw in raws for piece in known[raw][4]]
         for j in range(len(pieces) - 1):
             for before, after in self._faces_at.get((pieces[j][-1], pieces[j + 1][0]), ()):
                 if before.search(" ".join(pieces[max(0, j - 5) : j + 1])) and after.match(" ".join(pieces[j + 1 : j + 7])):
@@ -238,7 +248,7 @@ class FastAfinn:
             if len(words) > 1:
                 self._phrases[words[0]] = (*self._phrases.get(words[0], ()), words[1])
         self._phrase_starts = tuple(self._phrases)
-        self._tokens: dict[str, tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]] = {}
+        self._tokens = _Memo(self._token)
 
     def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]:
         """(lowercased, entries found in it alone, second words a multi-word entry
@@ -247,11 +257,7 @@ class FastAfinn:
         seconds: tuple[str, ...] | None = None
         if lower.endswith(self._phrase_starts):
             seconds = tuple(second for first, rest in self._phrases.items() if lower.endswith(first) for second in rest)
-        facts = (lower, tuple(self._pattern.findall(lower)), seconds, is_negation(raw))
-        if len(self._tokens) >= _MEMO_LIMIT:
-            self._tokens.clear()
-        self._tokens[raw] = facts
-        return facts
+        return (lower, tuple(self._pattern.findall(lower)), seconds, is_negation(raw))
 
     def _facts(self, text: str, raws: list[str] | None = None) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]] | None:
         """Per whitespace token its facts; None when a multi-word entry may span two
@@ -263,10 +269,8 @@ class FastAfinn:
         end lies beyond, so without a spanning entry the matches are those of each token.
         """
         raws = text.split() if raws is None else raws
-        facts = list(map(self._tokens.get, raws))
-        if None in facts:
-            facts = [fact or self._token(raw) for fact, raw in zip(facts, raws, strict=True)]
-        if any(map(_SECONDS, facts[:-1])):
+        facts = list(map(self._tokens.__getitem__, raws))
+        if any(map(_SECONDS, facts)):
             for index, fact in enumerate(facts[:-1]):
                 if fact[2] is not None and facts[index + 1][0].startswith(fact[2]):
                     return None
@@ -302,7 +306,7 @@ class FastAfinn:
         raws = text.split() if raws is None else raws
         facts = self._facts(text, raws)
         if facts is None:
-            facts = [self._tokens.get(raw) or self._token(raw) for raw in raws]
+            facts = list(map(self._tokens.__getitem__, raws))
             found = [(match.valence, match.token_index) for match in self.matches(text)]
         else:
             lexicon = self.lexicon
