@@ -90,6 +90,28 @@ def test_copies_join_the_first_article_across_runs_and_distinct_articles_do_not(
     assert len(index) == 5 and [p.name for p, _ in index.parts()] == ["part-run-1.arrow", "part-run-2.arrow"]
 
 
+def test_a_crowd_of_identical_notices_is_one_story_at_a_bounded_cost(tmp_path):
+    """The same short notice filed thousands of times (every one shares every band key) is
+    compared with a bounded number of its crowd, not with all of it: one story, in memory
+    far below the square of the crowd (4,000 x 4,000 pairs of sketches would be 4 GB)."""
+    import tracemalloc
+
+    notice = _bbc("business", 1)[0][1].split(". ")[0]
+    index = stories.StoryIndex(tmp_path)
+    first_run = [_new(f"{n:016x}", notice) for n in range(4000)]
+    second_run = [_new(f"{n:016x}", notice) for n in range(4000, 8000)]
+    tracemalloc.start()
+    try:
+        placed = index.place(first_run, "run-1")
+        placed |= index.place(second_run, "run-2")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert set(placed.values()) == {f"{0:016x}"}
+    assert len(placed) == 8000
+    assert peak < 200 * 2**20, f"placing 8,000 identical notices peaked at {peak / 2**20:.0f} MiB"
+
+
 def _committed(output, run_id: str) -> None:
     now = datetime.now(UTC)
     store.commit_run(output, {"run_id": run_id, "flow": "textpipe-run", "started_at": now, "finished_at": now, "n_files": 0,

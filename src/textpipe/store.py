@@ -71,6 +71,7 @@ ARTICLES = _schema(
     _field("sentiment_neg", pa.float64(), "Mean VADER negative share of the sentences."),
     _field("sentiment_neu", pa.float64(), "Mean VADER neutral share of the sentences."),
     _field("sentiment_label", pa.string(), "positive (compound >= 0.05), negative (<= -0.05) or neutral; null if unscored."),
+    _field("sentiment_ensemble", pa.float64(), "Mean ensemble score of the sentences (see sentences.ensemble); null exactly when sentiment_compound is."),
     _field("topic_id", pa.int32(), "Dominant topic of the current model; null if the article has no known terms."),
     _field("topic_weight", pa.float32(), "Share of the dominant topic in the article's topic mix (0-1)."),
     _field("model_id", pa.string(), "Topic model that assigned topic_id (see `topics`)."),
@@ -80,7 +81,7 @@ ARTICLES = _schema(
 )
 
 SENTENCES = _schema(
-    "One row per sentence of every article, with VADER scores.",
+    "One row per sentence of every article, with VADER scores and the ensemble score.",
     _field("article_id", pa.string(), "Article the sentence belongs to.", False),
     _field("sentence_index", pa.int32(), "0-based position of the sentence in the article.", False),
     _field("paragraph_index", pa.int32(), "0-based paragraph the sentence is in.", False),
@@ -91,6 +92,7 @@ SENTENCES = _schema(
     _field("pos", pa.float64(), "VADER positive share."),
     _field("neg", pa.float64(), "VADER negative share."),
     _field("neu", pa.float64(), "VADER neutral share."),
+    _field("ensemble", pa.float64(), "VADER, TextBlob's pattern lexicon and AFINN combined (-1..1, about the mean human rating / 4; see docs/quality.md); null for non-English articles."),
 )
 
 TOPICS = _schema(

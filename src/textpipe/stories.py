@@ -46,6 +46,10 @@ SEED = 1
 # shingles (a copy with paragraphs dropped). Chosen from bench/stories_quality.py.
 JACCARD_MIN = 0.6
 CONTAINMENT_MIN = 0.8
+# A band key many articles share (the same boilerplate notice filed thousands of times) is
+# compared with at most this many of them: comparing with all would make a run's cost and
+# memory grow with the square of such a crowd, and its members are one story anyway.
+CANDIDATES_PER_KEY = 24
 _INDEX_VERSION = 1
 
 
@@ -304,9 +308,10 @@ def _search(sorted_keys: np.ndarray, fences: np.ndarray, queries: np.ndarray, si
 
 
 def _equal_pairs(sorted_keys: np.ndarray, fences: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index into queries, index into sorted_keys) of every equal pair, by binary search."""
+    """(index into queries, index into sorted_keys) of equal pairs, by binary search: for each
+    query, the first CANDIDATES_PER_KEY keys equal to it."""
     low = _search(sorted_keys, fences, queries, "left")
-    counts = _search(sorted_keys, fences, queries, "right") - low
+    counts = np.minimum(_search(sorted_keys, fences, queries, "right") - low, CANDIDATES_PER_KEY)
     hit = np.flatnonzero(counts)
     repeats = counts[hit]
     query_index = np.repeat(hit, repeats)
@@ -430,7 +435,8 @@ def merge_parts(output: Path, names: Sequence[str], merged: str) -> list[tuple[P
 
 
 def _earlier_in_run(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (later, earlier) of new articles (by position) sharing a band key, each pair once."""
+    """Pairs (later, earlier) of new articles (by position) sharing a band key, each pair once;
+    an article pairs with at most the CANDIDATES_PER_KEY latest before it under a key."""
     count = len(keys)
     owner = np.repeat(np.arange(count, dtype=np.int64), BANDS)
     order = np.lexsort((owner, keys.ravel()))  # by key, then position
@@ -438,14 +444,14 @@ def _earlier_in_run(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     distinct = np.r_[True, (flat[1:] != flat[:-1]) | (owner[1:] != owner[:-1])]
     flat, owner = flat[distinct], owner[distinct]
     group_start = np.maximum.accumulate(np.where(np.r_[True, flat[1:] != flat[:-1]], np.arange(len(flat)), 0))
-    # Each entry pairs with the entries before it in its key's group.
-    before = np.arange(len(flat)) - group_start
+    # Each entry pairs with the (at most CANDIDATES_PER_KEY) entries just before it in its key's group.
+    before = np.minimum(np.arange(len(flat)) - group_start, CANDIDATES_PER_KEY)
     total = int(before.sum())
     if not total:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     later = np.repeat(owner, before)
     offset = np.arange(total) - np.repeat(np.cumsum(before) - before, before)
-    earlier = owner[np.repeat(group_start, before) + offset]
+    earlier = owner[np.repeat(np.arange(len(flat)) - before, before) + offset]
     pairs = np.unique(later * count + earlier)
     return pairs // count, pairs % count
 
