@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import io
 import os
 from dataclasses import dataclass
@@ -132,8 +133,13 @@ def _markdown_cell(value: str) -> str:
     return value.replace("|", "\\|")
 
 
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None or value != value else f"{value:+.3f}"
+def _signed(value: object) -> str:
+    """A mean compound as +0.123; n/a for None, NaN and pandas' NA."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(number) else f"{number:+.3f}"
 
 
 # ---------------------------------------------------------------- reading the store
@@ -165,61 +171,34 @@ class _Store:
 
 def _read(output: Path) -> _Store:
     from textpipe import derived
+    from textpipe.reader import StoreReader, sum_terms
 
-    model_id = current_model_id(output)
-    topics = store.model_topics(output, model_id).to_pandas() if model_id else store.empty_table(store.TOPICS).to_pandas()
-    names = {int(row.topic_id): f"{int(row.topic_id)} · {row.label}" for row in topics.itertuples()}
-    trends = store.read_dataset(output, "trends").to_pandas(date_as_object=False)
-    trends["topic"] = [names.get(int(t), f"topic {int(t)}") if t == t else NO_TOPIC for t in trends.topic_id]
+    reader = StoreReader(output)
+    trends = reader.trends(all_models=True)
+    for column in ("n_articles", "n_stories", "n_positive", "n_neutral", "n_negative"):
+        trends[column] = trends[column].astype("int64")  # never null: plain integers for matplotlib
+    trends["sentiment_mean"] = trends.sentiment_mean.astype("float64")
+    ids = trends.topic_id.astype("string")
+    trends["topic"] = (ids + " · " + trends.topic_label.astype("string")).fillna("topic " + ids).fillna(NO_TOPIC).astype(object)
     trends["publisher"] = trends.publisher.fillna(NO_PUBLISHER)
     trends["scored"] = trends.n_positive + trends.n_neutral + trends.n_negative
-    articles = store.read_dataset(output, "articles", ["story_id", "publisher"])
-    stories = store.read_dataset(output, "stories", ["story_id", "first_seen", "n_articles", "n_publishers", "title"])
+    publishers = store.read_dataset(output, "articles", ["publisher"]).column("publisher")
+    sizes = store.read_dataset(output, "stories", ["n_articles", "n_publishers"])
+    rejects = reader.rejects()
     return _Store(
-        output=output, model_id=model_id, trends=trends, topics=topics,
-        stories=_largest_stories(stories, articles), n_stories=stories.num_rows,
-        n_with_copies=_count(pc.greater(stories.column("n_articles"), 1)),
-        n_across_publishers=_count(pc.greater(stories.column("n_publishers"), 1)),
-        n_articles=articles.num_rows, n_publishers=len(pc.unique(articles.column("publisher")).drop_null()),
-        terms=_terms_summed(store.read_dataset(output, "terms")), rejects=_rejects(store.read_dataset(output, "rejects", ["source", "record", "reason"])),
-        stale=derived.stale(output) if store.has_committed_runs(output) else [],
+        output=output, model_id=reader.model_id, trends=trends, topics=reader.topics(),
+        stories=reader.stories(min_articles=2, limit=TOP_STORIES), n_stories=sizes.num_rows,
+        n_with_copies=_count(pc.greater(sizes.column("n_articles"), 1)),
+        n_across_publishers=_count(pc.greater(sizes.column("n_publishers"), 1)),
+        n_articles=len(publishers), n_publishers=len(pc.unique(publishers).drop_null()),
+        terms=sum_terms(store.read_dataset(output, "terms")),
+        rejects=rejects.groupby("reason").agg(n=("source", "size"), example=("source", "first")).sort_values("n", ascending=False).reset_index(),
+        stale=derived.stale(output),
     )
 
 
 def _count(mask: pa.ChunkedArray) -> int:
     return int(pc.sum(mask).as_py() or 0)
-
-
-def _largest_stories(stories: pa.Table, articles: pa.Table) -> pd.DataFrame:
-    """The TOP_STORIES stories with the most articles (copies only), with their publishers."""
-    copies = stories.filter(pc.greater(stories.column("n_articles"), 1))
-    top = copies.sort_by([("n_articles", "descending"), ("n_publishers", "descending"), ("first_seen", "ascending")]).slice(0, TOP_STORIES)
-    ids = top.column("story_id")
-    of_top = articles.filter(pc.is_in(articles.column("story_id"), value_set=ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids))
-    publishers: dict[str, set[str]] = {}
-    for story_id, publisher in zip(of_top.column("story_id").to_pylist(), of_top.column("publisher").to_pylist(), strict=True):
-        if publisher is not None:
-            publishers.setdefault(story_id, set()).add(publisher)
-    frame = top.to_pandas()
-    frame["publishers"] = [sorted(publishers.get(s, ())) for s in frame.story_id]
-    return frame
-
-
-def _terms_summed(terms: pa.Table) -> pd.DataFrame:
-    """The `terms` dataset summed over dates: mentions and the mean compound of the scored sentences."""
-    compound = pc.multiply(pc.fill_null(terms.column("sentiment_mean"), 0.0), pc.cast(terms.column("n_scored"), pa.float64()))
-    table = pa.table({"term": terms.column("term"), "n_sentences": terms.column("n_sentences"), "n_articles": terms.column("n_articles"),
-                      "n_scored": terms.column("n_scored"), "compound": compound})
-    summed = table.group_by("term").aggregate([(c, "sum") for c in ("n_sentences", "n_articles", "n_scored", "compound")])
-    frame = summed.to_pandas().rename(columns=lambda c: c.removesuffix("_sum"))
-    frame["sentiment_mean"] = (frame.compound / frame.n_scored).where(frame.n_scored > 0)
-    return frame.sort_values(["n_sentences", "term"], ascending=[False, True]).reset_index(drop=True)
-
-
-def _rejects(rejects: pa.Table) -> pd.DataFrame:
-    frame = rejects.to_pandas()
-    grouped = frame.groupby("reason").agg(n=("source", "size"), example=("source", "first"))
-    return grouped.sort_values("n", ascending=False).reset_index()
 
 
 def headline_of(data: _Store) -> Headline:
