@@ -228,12 +228,14 @@ def _tone(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return grouped.drop(columns="weighted").reset_index()
 
 
-def _top_n(values: pd.Series, weights: pd.Series, n: int, other: str) -> pd.Series:
-    """`values` with all but the n heaviest replaced by `other` (kept whole when only one more would go)."""
-    totals = weights.groupby(values).sum().sort_values(ascending=False, kind="stable")
+def _top_n(values: pd.Series, weights: pd.Series, n: int, other: str, unknown: str | None = None) -> pd.Series:
+    """`values` with all but the n heaviest replaced by `other` (kept whole when only one more
+    would go); `unknown` (no topic, no publisher) stays itself and is not counted in n."""
+    known = values != unknown
+    totals = weights[known].groupby(values[known]).sum().sort_values(ascending=False, kind="stable")
     if len(totals) <= n + 1:
         return values
-    return values.where(values.isin(set(totals.index[:n])), other)
+    return values.where(values.isin({*totals.index[:n], unknown}), other)
 
 
 # ---------------------------------------------------------------- charts
@@ -315,7 +317,7 @@ def _coverage_charts(rows: pd.DataFrame) -> tuple[str, str]:
     import numpy as np
     import pandas as pd
 
-    rows = rows.assign(topic=_top_n(rows.topic, rows.n_articles, TOP_TOPICS, OTHER_TOPICS))
+    rows = rows.assign(topic=_top_n(rows.topic, rows.n_articles, TOP_TOPICS, OTHER_TOPICS, NO_TOPIC))
     period, unit, freq = _periods(rows.date)
     per = _tone(rows.assign(period=period), ["period", "topic"])
     totals = per.groupby("topic").n_articles.sum().sort_values(ascending=False, kind="stable")
@@ -337,6 +339,7 @@ def _coverage_charts(rows: pd.DataFrame) -> tuple[str, str]:
     axes.set_xlim(edges[0], edges[-1])
     axes.set_ylabel(f"articles per {unit}")
     axes.set_ylim(bottom=0)
+    _whole_numbers(axes.yaxis)
     _legend_right(figure, axes, "topic")
     coverage = _svg(figure, f"Articles per {unit} by topic (stacked); the {TOP_TOPICS} largest topics of the current model, the rest as '{OTHER_TOPICS}'.")
     means = per.pivot(index="period", columns="topic", values="sentiment_mean").reindex(index=every, columns=order)
@@ -352,6 +355,12 @@ def _coverage_charts(rows: pd.DataFrame) -> tuple[str, str]:
     _legend_right(figure, axes, "topic")
     tone = _svg(figure, f"Mean sentiment (VADER compound, -1 to 1) per {unit} per topic, over the articles with a score; a gap is a {unit} without one.")
     return coverage, tone
+
+
+def _whole_numbers(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _date_axis(axes: Any) -> None:
@@ -378,6 +387,7 @@ def _per_topic_charts(rows: pd.DataFrame) -> str:
     tone_axes.tick_params(labelleft=False)
     count_axes.barh(per.topic, per.n_articles, color=[colors[t] for t in per.topic])
     count_axes.set_xlabel("articles")
+    _whole_numbers(count_axes.xaxis)
     tone_axes.barh(per.topic, per.sentiment_mean.fillna(0.0), color=[colors[t] for t in per.topic])
     tone_axes.axvline(0.0, color="#999999", linewidth=0.8)
     tone_axes.set_xlabel("mean sentiment (compound)")
@@ -399,6 +409,7 @@ def _terms_chart(terms: pd.DataFrame) -> str:
     figure, axes = _axes(width, height, left=_text_inches(names) + 0.2, right=1.4)
     axes.barh(names, top.n_sentences, color=[cmap(norm(v)) if v == v else "#cccccc" for v in top.sentiment_mean])
     axes.set_xlabel("sentences that mention it")
+    _whole_numbers(axes.xaxis)
     axes.grid(axis="x", color="#e5e5e5")
     axes.set_axisbelow(True)
     box = axes.get_position()
@@ -428,6 +439,7 @@ def _rejects_chart(rejects: pd.DataFrame) -> str:
     figure, axes = _axes(8, 0.75 + 0.3 * len(per), left=_text_inches(list(per.reason)) + 0.2)
     axes.barh(per.reason, per.n, color="#c0504d")
     axes.set_xlabel("rejected files and records")
+    _whole_numbers(axes.xaxis)
     axes.grid(axis="x", color="#e5e5e5")
     axes.set_axisbelow(True)
     return _svg(figure, "Rejected inputs by reason code (see the README's Reliability section).")
@@ -494,7 +506,8 @@ def _stories_section(data: _Store) -> str:
     if not data.n_articles:
         return _section("stories", "Largest stories", _note("No articles yet."))
     if not len(data.stories):
-        return _section("stories", "Largest stories", _note(f"No two of the {data.n_articles:,} articles are copies of one another: every story has one article."))
+        only = "The store has one article" if data.n_articles == 1 else f"No two of the {data.n_articles:,} articles are copies of one another"
+        return _section("stories", "Largest stories", _note(f"{only}: every story has one article."))
     rows = []
     for rank, story in enumerate(data.stories.itertuples(), start=1):
         shown = ", ".join(_e(p) for p in story.publishers[:5]) + (f" and {len(story.publishers) - 5} more" if len(story.publishers) > 5 else "")
@@ -522,7 +535,7 @@ def _publishers_section(data: _Store) -> str:
     if (trends.publisher == NO_PUBLISHER).all():
         return _section("publishers", "Sentiment by publisher", _note("No article in this store names its publisher (a record's field, a feed's title, a "
                         "<code>publisher=&lt;name&gt;</code> folder or the URL's host), so there is nothing to compare."))
-    rows = trends.assign(publisher=_top_n(trends.publisher, trends.n_articles, TOP_PUBLISHERS, OTHER_PUBLISHERS))
+    rows = trends.assign(publisher=_top_n(trends.publisher, trends.n_articles, TOP_PUBLISHERS, OTHER_PUBLISHERS, NO_PUBLISHER))
     per = _tone(rows, ["publisher"])
     per["order"] = per.publisher.isin([OTHER_PUBLISHERS, NO_PUBLISHER])
     per = per.sort_values(["order", "n_articles", "publisher"], ascending=[True, False, True])
