@@ -17,7 +17,7 @@ import pytest
 
 from textpipe import report, store
 from chromium import Browser, chromium_path
-from report_inputs import HOSTILE_PUBLISHER, HOSTILE_TITLE, LONG_TITLE, analyst_input, one_article_input, rejects_only_input
+from report_inputs import HOSTILE_PUBLISHER, HOSTILE_TITLE, LONG_TITLE, one_article_input, rejects_only_input
 
 TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 
@@ -27,13 +27,13 @@ def textpipe(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
+def stores(tmp_path_factory, analyst_store) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
     """name -> (input, output, the run's result) for three stores as real runs leave them."""
     root = tmp_path_factory.mktemp("report")
-    built = {}
-    for name, make, options in (("analyst", analyst_input, ["--topics", "12"]), ("one", one_article_input, []), ("rejects", rejects_only_input, [])):
+    built = {"analyst": analyst_store}
+    for name, make in (("one", one_article_input), ("rejects", rejects_only_input)):
         input_dir, output = make(root / f"{name}-input"), root / name
-        built[name] = (input_dir, output, textpipe("run", "--input", str(input_dir), "--output", str(output), *options))
+        built[name] = (input_dir, output, textpipe("run", "--input", str(input_dir), "--output", str(output)))
         assert built[name][2].returncode == 0, built[name][2].stderr[-3000:]
     return built
 
