@@ -160,8 +160,9 @@ def derive_step(output: Path, run_id: str) -> list[str]:
 @task(name="report", task_run_name="report", cache_policy=NO_CACHE)
 def report_step(output: Path) -> report.WrittenReport:
     """Write the store's HTML report: coverage and tone by topic, stories, terms, publishers, rejects."""
+    started = time.perf_counter()
     written = report.write_report(output)
-    get_run_logger().info("wrote %s: %s", written.path, written.headline.one_line())
+    get_run_logger().info("wrote %s in %.2f s: %s", written.path, time.perf_counter() - started, written.headline.one_line())
     return written
 
 

@@ -166,7 +166,7 @@ def test_the_largest_stories_are_those_with_the_most_articles(stores):
         assert int(row["articles"]) == story.n_articles and int(row["n publishers"]) == story.n_publishers
         publishers = sorted(articles[articles.story_id == story.story_id].publisher.dropna().unique())
         assert row["publishers"].split(" and ")[0] == ", ".join(publishers[:5])
-        assert row["first seen"] == f"{story.first_seen:%Y-%m-%d %H:%M} UTC"
+        assert row["first seen (UTC)"] == f"{story.first_seen:%Y-%m-%d}\xa0{story.first_seen:%H:%M}"
         title = row["title (of the earliest article)"]
         assert title == story.title or (len(story.title) > report.TITLE_CHARS and title.endswith("…") and story.title.startswith(title[:-1]))
     assert LONG_TITLE in [story.title for story in expected.itertuples()]

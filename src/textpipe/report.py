@@ -512,11 +512,11 @@ def _stories_section(data: _Store) -> str:
     for rank, story in enumerate(data.stories.itertuples(), start=1):
         shown = ", ".join(_e(p) for p in story.publishers[:5]) + (f" and {len(story.publishers) - 5} more" if len(story.publishers) > 5 else "")
         rows.append([str(rank), f'<span title="{_e(story.title)}">{_e(_short(story.title, TITLE_CHARS))}</span>', shown or "<i>not known</i>",
-                     f"{story.n_articles:,}", f"{story.n_publishers:,}", _e(f"{story.first_seen:%Y-%m-%d %H:%M} UTC")])
+                     f"{story.n_articles:,}", f"{story.n_publishers:,}", f"{story.first_seen:%Y-%m-%d}&nbsp;{story.first_seen:%H:%M}"])
     intro = _note(f"Stories are articles that are copies of one another (wire copy, a new headline, a dropped paragraph). "
                   f"{data.n_with_copies:,} of {data.n_stories:,} stories have copies, {data.n_across_publishers:,} from several publishers; "
                   f"the {len(rows)} largest (first seen: the earliest publication time, or when textpipe read an article without one):")
-    header = ["#", "title (of the earliest article)", "publishers", "articles", "n publishers", "first seen"]
+    header = ["#", "title (of the earliest article)", "publishers", "articles", "n publishers", "first seen (UTC)"]
     return _section("stories", "Largest stories", intro, _table(header, rows, {0, 3, 4}))
 
 
