@@ -25,7 +25,7 @@ _STARTED = time.perf_counter()
 import pyarrow as pa
 from textpipe_flows import cpu_pool  # imports no Prefect: a process pool only
 
-from textpipe import pipeline, store
+from textpipe import derived, pipeline, store
 from textpipe.config import Settings
 from textpipe.ingest import discover
 from textpipe.summary import RunSummary
@@ -46,6 +46,7 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
 
     with store.OutputLock(output):
         store.recover(output)
+        derived.recover(output)
         staging = store.staging_dir(output, run_id)
         seen_path = store.write_staged(staging / "seen-ids.arrow", store.seen_article_ids(output))
         discovery = discover(settings.input_dir, settings)
@@ -54,7 +55,7 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         counts = pipeline.IngestCounts()
         with cpu_pool.for_settings(settings), ThreadPoolExecutor(max_workers=settings.workers) as threads:
             ingested = list(threads.map(
-                lambda item: cpu_pool.run(pipeline.ingest_stage, item[1], settings, seen_path, staging, run_id, item[0]),
+                lambda item: cpu_pool.run(pipeline.ingest_stage, item[1], settings, seen_path, staging, run_id, item[0], started_at),
                 enumerate(file_batches, start=1)))
             lap("ingest")
             for _, batch_counts in ingested:
@@ -68,13 +69,18 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
                 topics_future = topics_thread.submit(
                     pipeline.fit_or_load_and_assign, [articles for articles, _, _, _ in tokenized], settings, output, refit)
                 batches = list(threads.map(
-                    lambda item: cpu_pool.run(pipeline.sentiment_stage, item[1][0], item[1][1], settings.language, item[0])[:2],
+                    lambda item: cpu_pool.run(pipeline.sentiment_stage, item[1][0], item[1][1], settings.language, item[0])[:3],
                     enumerate(tokenized, start=1)))
                 lap("sentiment")
                 topics = topics_future.result()
                 lap("topics (after sentiment)")
-        written = store.commit_batches(output, run_id, articles=[a for a, _ in batches], sentences=[s for _, s in batches],
-                                       assignments=topics.assignment_paths, rejects=[r for _, r in chunks])
+        articles = [a for a, _, _ in batches]
+        dropped = store.cross_batch_duplicates(articles)
+        story_ids = pipeline.place_stories(output, articles, dropped, run_id)
+        lap("stories")
+        written = store.commit_batches(output, run_id, articles=articles, sentences=[s for _, s, _ in batches],
+                                       assignments=topics.assignment_paths, rejects=[r for _, r in chunks], story_ids=story_ids,
+                                       terms_delta=pipeline.run_terms([m for _, _, m in batches], dropped) if batches else None, dropped=dropped)
         if topics.model_id and batches:
             store.write_topics(output, topics.model_id, topics.topics)
         summary = RunSummary.build(
@@ -84,6 +90,8 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         store.commit_run(output, summary.runs_row(), staging)
         store.record_file_manifest(output, run_id, fingerprints)
         lap("write")
+        derived.refresh(output, run_id)
+        lap("derive")
     phases["total"] = round(time.perf_counter() - _STARTED, 3)
     return {"articles_new": written.get("articles", 0), "files": counts.files, "unchanged_files": unchanged,
             "model_id": topics.model_id, "seconds": phases}

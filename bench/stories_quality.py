@@ -202,7 +202,8 @@ def place(items: list[Item], runs: int = 3) -> list[str]:
     ids = [f"{i:016x}" for i in range(1, len(items) + 1)]
     sketches = [sketch(_terms(item.text)) for item in items]
     stories: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as folder, StoryIndex(Path(folder) / "stories.sqlite") as index:
+    with tempfile.TemporaryDirectory() as folder:
+        index = StoryIndex(Path(folder))
         bounds = np.linspace(0, len(items), runs + 1).astype(int)
         for run, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             batch = [NewArticle(ids[k], sketches[k]) for k in range(start, end)]

@@ -37,6 +37,7 @@ def _warm_up() -> None:
     tokenize._sentence_splitter()
     resources.stop_words()
     pipeline._scorer()
+    pipeline._ensemble()
     gc.freeze()  # the forkserver's imports and the warmed caches live as long as the worker
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
     gc.enable()
@@ -76,7 +77,7 @@ def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterat
         yield
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["textpipe_flows.forkserver_start", "textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment"])
+    context.set_forkserver_preload(["textpipe_flows.forkserver_start", "textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment", "textpipe.ensemble", "textpipe.lexicons"])
     _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
     # Starting the forkserver blocks until it has imported textpipe: let a thread wait for that.
     threading.Thread(target=_start_workers, args=(_pool, settings.workers), name="start-workers", daemon=True).start()

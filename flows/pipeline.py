@@ -81,9 +81,10 @@ def discover_inputs(settings: Settings) -> InputPlan:
 
 
 @task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
-def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int, total: int) -> IngestResult:
+def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int, total: int,
+                 ingested_at: datetime | None = None) -> IngestResult:
     started = time.perf_counter()
-    chunks, counts = cpu_pool.run(pipeline.ingest_stage, files, settings, seen_path, staging, run_id, index)
+    chunks, counts = cpu_pool.run(pipeline.ingest_stage, files, settings, seen_path, staging, run_id, index, ingested_at)
     logger = get_run_logger()
     logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected", counts.files, counts.articles_seen, counts.new, counts.duplicates, counts.rejected)
     if counts.rejected:
@@ -249,7 +250,7 @@ def textpipe_run(
         failures: list[str] = []
         with cpu_pool.for_settings(settings, plan.bytes_to_read), make_task_runner(settings) as runner:
             _log_where_stages_run(settings, plan)
-            ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures)
+            ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures, started_at)
             for result in ingested:
                 counts.add(result.counts)
             stage_seconds["ingest"] = sum(r.seconds for r in ingested)
@@ -272,8 +273,9 @@ def textpipe_run(
         if not failures:
             store.record_file_manifest(output, run_id, plan.fingerprints)
         # The run is committed: a failed recount shows as a failed task, and the next run redoes it.
-        derivation = derive_step(output, run_id, return_state=True)
-        if not derivation.is_completed():
+        # A run that changed nothing they count has no task for them (a rerun stays quick).
+        derivation = derive_step(output, run_id, return_state=True) if derived.stale(output) else None
+        if derivation is not None and not derivation.is_completed():
             logger.warning("stories, trends and terms were not updated; the run's data is committed, the next run recounts them: %s", derivation.message)
         report_path, written_report = refresh_report(output)
         summary = replace(summary, report=str(report_path) if report_path else None)
@@ -319,14 +321,15 @@ def _stage_path_rejects(rejects: list[Reject], counts: pipeline.IngestCounts, st
     return [store.write_staged(staging / "rejects-paths.arrow", pipeline.rejects_table(rejects, run_id, datetime.now(UTC)))]
 
 
-def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Settings, seen_path: Path, staging: Path, run_id: str, failures: list[str]) -> list[IngestResult]:
+def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Settings, seen_path: Path, staging: Path, run_id: str, failures: list[str],
+                ingested_at: datetime) -> list[IngestResult]:
     total = len(file_batches)
     # quote: Prefect would otherwise walk each batch's ~1,000 file records twice per task
     # run, looking for futures (~1 CPU-s per 20,000 files in this process). Not for
     # Dask, whose graph code takes the quote (a tuple) apart.
     wrap = (lambda files: files) if settings.task_runner == "dask" else quote
     futures = [
-        runner.submit(ingest_batch, {"files": wrap(files), "settings": settings, "seen_path": seen_path, "staging": staging, "run_id": run_id, "index": i, "total": total})
+        runner.submit(ingest_batch, {"files": wrap(files), "settings": settings, "seen_path": seen_path, "staging": staging, "run_id": run_id, "index": i, "total": total, "ingested_at": ingested_at})
         for i, files in enumerate(file_batches, start=1)
     ]
     results = []

@@ -196,8 +196,8 @@ def test_the_compact_command_reports_what_it_merged_and_waits_for_no_running_run
     assert done.returncode == 0, done.stderr
     (compaction,) = [r["run_id"] for r in store.read_dataset(store_copy, "runs").to_pylist() if r["flow"] == "compact"]
     written = len(store.run_files(store_copy, compaction))
-    assert written == 7  # articles, sentences, article_topics, rejects, runs, the input-file manifest and the terms counted
-    assert done.stdout.startswith(f"textpipe compact: merged the files of 3 runs: 14 files -> {written} ("), done.stdout
+    assert written == 9  # articles, sentences, article_topics, rejects, runs; the input-file manifest, the terms counted, the story index (2)
+    assert done.stdout.startswith(f"textpipe compact: merged the files of 3 runs: 18 files -> {written} ("), done.stdout
     again = subprocess.run([TEXTPIPE, "compact", "--output", str(store_copy)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to merge" in again.stdout, again.stdout + again.stderr
     with store.OutputLock(store_copy):
@@ -236,3 +236,32 @@ def test_a_file_from_before_a_column_existed_is_merged_with_that_column_null(sto
     after = {r["run_id"]: r for r in store.read_dataset(store_copy, "runs").to_pylist()}
     assert {k: v for k, v in after.items() if k != done.run_id} == before
     assert len(_parquet_files(store_copy, "runs")) == 1
+
+
+def test_files_from_before_the_ensemble_score_read_merge_and_refit_with_it_null(store_copy):
+    # textpipe before the ensemble score wrote articles without sentiment_ensemble and
+    # sentences without ensemble: readers, compaction and refit all see those rows as null.
+    from textpipe import refit
+    from textpipe.config import Settings
+
+    olds = {}
+    for name, column in (("articles", "sentiment_ensemble"), ("sentences", "ensemble")):
+        old = sorted(store.dataset_dir(store_copy, name).glob("part-*.parquet"))[0]
+        pq.write_table(pq.read_table(old).drop_columns([column]), old)
+        olds[name] = set(pq.read_table(old, columns=["article_id"]).column("article_id").to_pylist())
+        rows = store.read_dataset(store_copy, name, ["article_id", column]).to_pylist()
+        assert all((r[column] is None) == (r["article_id"] in olds[name]) for r in rows), name
+    articles_file = sorted(store.dataset_dir(store_copy, "articles").glob("part-*.parquet"))[0]
+    model = refit.fit_on_store(store_copy, Settings(n_topics=3))
+    refit.reassign_file(articles_file, model, 0.05, store_copy.parent)
+    rewritten = pq.read_table(articles_file)
+    assert rewritten.schema.names == store.ARTICLES.names
+    by_id = dict(zip(rewritten.column("article_id").to_pylist(), rewritten.column("sentiment_ensemble").to_pylist(), strict=True))
+    assert all((score is None) == (article_id in olds["articles"]) for article_id, score in by_id.items())
+    assert set(rewritten.column("model_id").to_pylist()) == {model.model_id_}
+
+    before = _contents(store_copy)
+    done = compact.compact(store_copy, "20990101T000000Z-test-compact")
+    assert done is not None
+    after = _contents(store_copy)
+    assert {name: rows for name, rows in after.items() if name != "runs"} == {name: rows for name, rows in before.items() if name != "runs"}

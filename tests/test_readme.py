@@ -50,6 +50,9 @@ def test_the_pandas_snippets_run_in_order(sample_output):
     for code in [*blocks, *inline]:
         exec(code.replace(README_OUTPUT, str(sample_output)), namespace)  # noqa: S102 - the README's own code
     assert len(namespace["a"]) > 0
+    # The sample holds one wire story that a second outlet republished, and an article about Putin.
+    assert namespace["told"].publisher.nunique() == 2 and len(namespace["daily"]) > 0
+    assert namespace["putin"].n_sentences.sum() >= 8
 
 
 def test_the_duckdb_snippet_runs(sample_output):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -176,3 +178,12 @@ def test_table_from_rows_equals_arrow_conversion_of_the_same_rows():
     assert built.schema == store.RUNS
     assert built.equals(pa.Table.from_pylist(rows, schema=store.RUNS))
     assert store.table_from_rows([], store.RUNS).schema == store.RUNS
+
+
+def test_the_data_dictionary_of_docs_datasets_is_generated_from_the_schemas():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "data_dictionary.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    page = (ROOT / "docs" / "datasets.md").read_text(encoding="utf-8")
+    for name, schema in store.SCHEMAS.items():
+        body = page.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        assert re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE) == schema.names, name

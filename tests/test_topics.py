@@ -5,6 +5,7 @@ choosing K, and the edge cases (empty documents, too few documents).
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 
@@ -18,7 +19,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from textpipe.errors import OutputError
 from textpipe.resources import stop_words
 from textpipe.tokenize import normalize_terms
-from textpipe.topics import MODEL_JSON, MODEL_NPZ, Topic, TopicModel, choose_n_topics, count_terms, topic_coherence
+from textpipe.topics import MODEL_JSON, MODEL_NPZ, RELEVANCE_LAMBDA, Topic, TopicModel, choose_n_topics, count_terms, topic_coherence
 
 from conftest import BBC
 
@@ -130,12 +131,39 @@ def test_labels_are_readable_words_of_the_corpus(bbc, nmf5):
             assert term not in STOP_WORDS
 
 
-def test_term_weights_are_descending_shares(nmf5):
+def test_terms_are_ranked_by_relevance_and_weights_are_their_shares(bbc, nmf5):
     model, _ = nmf5
-    for topic in model.topics_:
-        weights = np.array(topic.term_weights)
-        assert (np.diff(weights) <= 0).all()
-        assert 0 < weights.sum() <= 1.0
+    counts = CountVectorizer(analyzer=lambda doc: doc, vocabulary=model.vocabulary_).transform(bbc[0])
+    corpus_share = np.asarray(counts.sum(axis=0)).ravel() / counts.sum()
+    for topic, row in zip(model.topics_, model.components_, strict=True):
+        share = row / row.sum()
+        columns = [model.vocabulary_[term] for term in topic.top_terms]
+        np.testing.assert_allclose(topic.term_weights, share[columns])
+        with np.errstate(divide="ignore"):
+            relevance = RELEVANCE_LAMBDA * np.log(share) + (1 - RELEVANCE_LAMBDA) * np.log(share / corpus_share)
+        assert (np.diff(relevance[columns]) <= 1e-9).all()
+        assert relevance[columns[-1]] >= np.sort(relevance)[-model.top_terms] - 1e-9  # no better term left out
+        assert 0 < sum(topic.term_weights) <= 1.0
+
+
+def test_relevance_makes_topics_more_coherent_and_distinct_than_weight_alone(bbc, nmf5):
+    model, _ = nmf5
+    by_weight = TopicModel(n_topics=5, relevance=1.0).fit(bbc[0])
+    np.testing.assert_array_equal(by_weight.components_, model.components_)  # same factorisation
+    assert np.mean([t.coherence for t in model.topics_]) > np.mean([t.coherence for t in by_weight.topics_]) + 0.05
+    assert model.diversity_ >= by_weight.diversity_
+    assert model.diversity_ >= 0.9
+
+
+def test_a_model_saved_before_relevance_existed_still_loads(tmp_path, bbc):
+    old = TopicModel(n_topics=3, relevance=1.0).fit(bbc[0][::10])
+    folder = old.save(tmp_path)
+    meta = json.loads((folder / MODEL_JSON).read_text())
+    del meta["params"]["relevance"], meta["diversity"]
+    (folder / MODEL_JSON).write_text(json.dumps(meta))
+    loaded = TopicModel.load(folder)
+    assert loaded.model_id_ == old.model_id_ == folder.name
+    assert loaded.relevance == 1.0 and [t.top_terms for t in loaded.topics_] == [t.top_terms for t in old.topics_]
 
 
 def test_topics_differ_between_categories(bbc, nmf5):
@@ -254,13 +282,14 @@ def test_edited_arrays_do_not_match_model_id(tmp_path, nmf5):
         TopicModel.load(folder)
 
 
-def test_choose_n_topics(bbc):
+def test_choose_n_topics_by_coherence_times_diversity(bbc):
     candidates = (3, 5, 8)
     best, scores = choose_n_topics(bbc[0], candidates, max_features=5_000)
-    assert best in candidates
     assert set(scores) == set(candidates)
     assert all(-1.0 <= score <= 1.0 for score in scores.values())
     assert scores[best] == max(scores.values())
+    model = TopicModel(n_topics=best, max_features=5_000).fit(bbc[0])
+    assert scores[best] == pytest.approx(np.mean([t.coherence for t in model.topics_]) * model.diversity_)
 
 
 def test_too_few_documents_is_refused(bbc):

@@ -269,15 +269,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from textpipe import store
+    from textpipe import derived, store
 
     if not args.output.is_dir():
         raise ConfigError(f"output folder {args.output} does not exist")
     with store.OutputLock(args.output):
         removed = store.recover(args.output)
         moved = store.repair(args.output)
+        redone = derived.repair(args.output)
     for path in moved:
         print(f"moved corrupt file to {path}")
+    for line in redone:
+        print(line)
     print(f"textpipe repair: {len(moved)} corrupt file(s) moved aside, {len(removed)} leftover(s) of interrupted runs removed; "
           "the next `textpipe run` re-adds the affected articles")
     return EXIT_OK

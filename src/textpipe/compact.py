@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from textpipe import __version__, store
+from textpipe import __version__, stories, store
 
 # A run whose files (all datasets together) are under this size is merged; a
 # bigger one is left as it is, so a compaction never rewrites the bulk of a store.
@@ -87,6 +87,7 @@ def compact(output: Path, run_id: str, small_run_bytes: int = SMALL_RUN_BYTES, m
         hidden += _merge(store.files_state_dir(output) / store.part_name(run_id), manifests, store.FILES_STATE)
         counted = [store.terms_state_dir(output) / store.part_name(r) for r in run_ids]
         hidden += _merge(store.terms_state_dir(output) / store.part_name(run_id), counted, store.TERMS_DELTA)
+        hidden += stories.merge_parts(output, [stories.part_file(r) for r in run_ids], stories.part_file(run_id))
         runs = [store.dataset_dir(output, "runs") / store.part_name(r) for r in run_ids]
         own_row = _runs_row(run_id, started_at, len(run_ids), time.perf_counter() - clock)
         commit = _merge(store.dataset_dir(output, "runs") / store.part_name(run_id), runs, store.RUNS, extra=own_row)

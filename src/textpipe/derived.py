@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from textpipe import store
-from textpipe.stories import StoryIndex, index_path, stories_table
+from textpipe.errors import OutputError
+from textpipe.stories import StoryIndex, stories_table
 from textpipe.terms import as_delta, sum_deltas, terms_table
 from textpipe.trends import COLUMNS as TREND_COLUMNS, trends_table
 
@@ -82,24 +83,75 @@ def _terms(output: Path, run_id: str | None) -> pa.Table:
 
 
 def recover(output: Path) -> None:
-    """After `store.recover`: drop index rows of runs that never committed, and recount
-    any derived dataset a crash left out of date."""
-    path = index_path(output)
-    if path.exists():
-        committed = store.committed_run_ids(output)
-        with StoryIndex(path) as index:
-            orphans = index.run_ids() - committed
-            if orphans:
-                removed = index.forget_runs(orphans)
-                log.warning("removed %d articles of %d interrupted run(s) from the story index", removed, len(orphans))
+    """After `store.recover` (which removes the index parts of runs that never committed):
+    build the story index of a store written before it existed, and recount any derived
+    dataset a crash left out of date."""
     if not store.has_committed_runs(output):
         return  # a new store: the first commit counts them
+    if not StoryIndex(output).parts() and store.dataset_files(output, "articles"):
+        log.info("built the story index from the %d stored articles", rebuild_index(output))
     missing = [name for name in store.DERIVED if not store.derived_file(output, name).exists()]
     redone = refresh(output)
     if set(redone) - set(missing):
         log.warning("recounted %s, out of date after an interrupted run", ", ".join(sorted(set(redone) - set(missing))))
     if missing:
         log.info("counted %s for the first time in this store", ", ".join(missing))
+
+
+def rebuild_index(output: Path) -> int:
+    """The story index built again from the stored articles, a part per articles file:
+    their text sketched again, their stories kept (an article stored before stories
+    existed is a story of its own). One row group at a time; returns the articles indexed."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from textpipe.resources import stop_words
+    from textpipe.stories import article_keys, band_keys, part_file, sketch, write_part
+    from textpipe.tokenize import normalize_terms
+
+    words_to_drop = stop_words()
+    indexed = 0
+    for file in store.dataset_files(output, "articles"):
+        ids, stories, sizes, signatures = [], [], [], []
+        parquet = pq.ParquetFile(file)
+        wanted = pa.schema([store.ARTICLES.field(name) for name in ("article_id", "text", "story_id")])
+        present = [name for name in wanted.names if name in parquet.schema_arrow.names]
+        for group in range(parquet.num_row_groups):
+            table = store.conform(parquet.read_row_group(group, columns=present), wanted)
+            for article_id, text, story_id in zip(*(table.column(name).to_pylist() for name in wanted.names), strict=True):
+                article = sketch(normalize_terms(text, words_to_drop))
+                ids.append(article_id)
+                stories.append(story_id or article_id)
+                sizes.append(article.n_shingles)
+                signatures.append(article.signature)
+        if ids:
+            matrix = np.stack(signatures)
+            write_part(output, part_file(store.run_id_of(file)), article_keys(ids), article_keys(stories), np.array(sizes), matrix, band_keys(matrix))
+            indexed += len(ids)
+    return indexed
+
+
+def repair(output: Path) -> list[str]:
+    """After `store.repair`: a story index with a part that does not read is moved to
+    `_corrupt/` and built again from the articles; the derived datasets are recounted.
+    Returns what was done, a line each."""
+    import os
+
+    done = []
+    index = StoryIndex(output)
+    try:
+        index.check()
+    except OutputError as exc:
+        quarantine = output / "_corrupt"
+        for sketches, bands in index.parts():
+            for path in (sketches, bands):
+                quarantine.mkdir(exist_ok=True)
+                os.replace(path, quarantine / f"{path.parent.name}--{path.name}")
+        log.warning("%s: moved the story index to %s", exc, quarantine)
+        done.append(f"story index damaged ({exc}): moved to {quarantine} and built again from {rebuild_index(output)} articles")
+    outdated = stale(output) if store.has_committed_runs(output) else []
+    recover(output)
+    return done + [f"recounted {', '.join(outdated)}"] if outdated else done
 
 
 def counts(output: Path) -> dict[str, int]:

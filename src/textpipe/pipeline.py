@@ -29,6 +29,7 @@ from textpipe.records import RawArticle, Reject, RejectReason
 # worker processes) never needs them, and a rerun with nothing new stays quick.
 if TYPE_CHECKING:
     from textpipe.clean import CleanArticle
+    from textpipe.ensemble import SentimentEnsemble
     from textpipe.sentiment import FastVader
     from textpipe.topics import TopicModel
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 # what later stages add.
 _ANALYSIS_COLUMNS = (
     "n_paragraphs", "n_sentences", "n_tokens",
-    "sentiment_compound", "sentiment_pos", "sentiment_neg", "sentiment_neu", "sentiment_label",
+    "sentiment_compound", "sentiment_pos", "sentiment_neg", "sentiment_neu", "sentiment_label", "sentiment_ensemble",
     "topic_id", "topic_weight", "model_id", "story_id",
 )
 INGESTED = pa.schema([f for f in store.ARTICLES if f.name not in _ANALYSIS_COLUMNS])
@@ -216,31 +217,39 @@ def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
     return articles, pa.Table.from_pydict(sentence_columns, schema=unscored)
 
 
-def score_sentiment(articles: pa.Table, sentences: pa.Table, scorer: FastVader, language: str) -> tuple[pa.Table, pa.Table]:
-    """VADER per sentence of articles in `language`; others keep null scores. Adds article means and label."""
+def score_sentiment(
+    articles: pa.Table, sentences: pa.Table, scorer: FastVader, language: str, ensemble: SentimentEnsemble | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """VADER and the ensemble score per sentence of articles in `language`; others keep
+    null scores. Adds article means and VADER's label."""
+    from textpipe.ensemble import SentimentEnsemble, article_ensemble
     from textpipe.sentiment import SentenceSentiment, article_sentiment
 
+    ensemble = ensemble if ensemble is not None else SentimentEnsemble()
     scored_languages = dict(zip(articles.column("article_id").to_pylist(), articles.column("language").to_pylist(), strict=True))
     per_article: dict[str, list[SentenceSentiment]] = {}
-    neg, neu, pos, compound = [], [], [], []
+    per_article_ensemble: dict[str, list[float]] = {}
+    neg, neu, pos, compound, combined = [], [], [], [], []
     for article_id, text in zip(sentences.column("article_id").to_pylist(), sentences.column("text").to_pylist(), strict=True):
         if scored_languages.get(article_id) != language:
-            neg.append(None), neu.append(None), pos.append(None), compound.append(None)
+            neg.append(None), neu.append(None), pos.append(None), compound.append(None), combined.append(None)
             continue
         score = scorer.score(text)
         per_article.setdefault(article_id, []).append(score)
         neg.append(score.neg), neu.append(score.neu), pos.append(score.pos), compound.append(score.compound)
-    sentences = (
-        sentences.append_column(store.SENTENCES.field("compound"), pa.array(compound, pa.float64()))
-        .append_column(store.SENTENCES.field("pos"), pa.array(pos, pa.float64()))
-        .append_column(store.SENTENCES.field("neg"), pa.array(neg, pa.float64()))
-        .append_column(store.SENTENCES.field("neu"), pa.array(neu, pa.float64()))
-    )
-    summaries = [article_sentiment(per_article.get(article_id, ())) for article_id in articles.column("article_id").to_pylist()]
+        sentence_ensemble = ensemble.score(text, score.compound)
+        per_article_ensemble.setdefault(article_id, []).append(sentence_ensemble)
+        combined.append(sentence_ensemble)
+    for name, values in (("compound", compound), ("pos", pos), ("neg", neg), ("neu", neu), ("ensemble", combined)):
+        sentences = sentences.append_column(store.SENTENCES.field(name), pa.array(values, pa.float64()))
+    article_ids = articles.column("article_id").to_pylist()
+    summaries = [article_sentiment(per_article.get(article_id, ())) for article_id in article_ids]
     for name, attribute in (("sentiment_compound", "compound"), ("sentiment_pos", "pos"), ("sentiment_neg", "neg"), ("sentiment_neu", "neu"), ("sentiment_label", "label")):
         field_ = store.ARTICLES.field(name)
         articles = articles.append_column(field_, pa.array([getattr(s, attribute) for s in summaries], field_.type))
-    return articles, sentences
+    field_ = store.ARTICLES.field("sentiment_ensemble")
+    means = [article_ensemble(per_article_ensemble.get(article_id, ())) for article_id in article_ids]
+    return articles.append_column(field_, pa.array(means, field_.type)), sentences
 
 
 def sample_documents(documents: Iterable[T], size: int, seed: int) -> list[T]:
@@ -338,23 +347,25 @@ _MIN_DOCS_FOR_DF_CUTOFFS = 20
 def new_topic_model(settings: Settings, sample: list[list[str]], current_k: int | None = None) -> TopicModel:
     """Fit a model on a document sample.
 
-    K is settings.n_topics; 0 means choose it by coherence ("auto"); None keeps
+    K is settings.n_topics; 0 means choose it by topic quality ("auto": coherence
+    times diversity, `textpipe.topics.choose_n_topics`); None keeps
     the current model's K (DEFAULT_TOPICS when there is none).
     """
     from textpipe.topics import TopicModel, choose_n_topics
 
     n_topics = settings.n_topics if settings.n_topics is not None else (current_k or DEFAULT_TOPICS)
-    if n_topics == 0:
-        candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
-        n_topics, _ = choose_n_topics(sample, candidates, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state)
-    n_topics = max(1, min(n_topics, len(sample)))
     # Document-frequency cut-offs only make sense on a corpus; a handful of
     # articles keeps every term.
     small = len(sample) < _MIN_DOCS_FOR_DF_CUTOFFS
-    return TopicModel(
-        n_topics=n_topics, max_features=settings.max_features, top_terms=settings.topic_top_terms, random_state=settings.random_state,
-        min_df=1 if small else 2, max_df=1.0 if small else 0.5,
-    ).fit(sample)
+    model_kwargs = {
+        "max_features": settings.max_features, "top_terms": settings.topic_top_terms, "random_state": settings.random_state,
+        "min_df": 1 if small else 2, "max_df": 1.0 if small else 0.3,
+    }
+    if n_topics == 0:
+        candidates = [k for k in settings.auto_topics_candidates if k < len(sample)] or [max(1, len(sample) // 2)]
+        n_topics, _ = choose_n_topics(sample, candidates, **model_kwargs)
+    n_topics = max(1, min(n_topics, len(sample)))
+    return TopicModel(n_topics=n_topics, **model_kwargs).fit(sample)
 
 
 def fit_or_load_and_assign(article_paths: Sequence[Path], settings: Settings, output: Path, refit: bool) -> TopicsResult:
@@ -413,10 +424,23 @@ def _scorer() -> FastVader:
     return FastVader()
 
 
-def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int) -> tuple[list[tuple[Path, Path]], IngestCounts]:
-    """`ingest_files` for one file batch; returns staged (articles, rejects) chunks and counts."""
+@lru_cache(maxsize=1)
+def _ensemble() -> SentimentEnsemble:
+    from textpipe.ensemble import SentimentEnsemble
+
+    return SentimentEnsemble()
+
+
+def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int,
+                 ingested_at: datetime | None = None) -> tuple[list[tuple[Path, Path]], IngestCounts]:
+    """`ingest_files` for one file batch; returns staged (articles, rejects) chunks and counts.
+
+    `ingested_at` is the run's start, the same for all its batches: an undated article's
+    place among its run's articles (its story's first article, `textpipe.stories`) must
+    not depend on which batch read it first.
+    """
     seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
-    now = datetime.now(UTC)
+    now = ingested_at or datetime.now(UTC)
     counts = IngestCounts()
     chunks = []
     for part, chunk in enumerate(ingest_files(files, settings, seen, run_id, now, counts)):
@@ -443,7 +467,7 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
     (`textpipe.terms.mention_table`); returns (articles, sentences, mentions, n_sentences scored)."""
     from textpipe.terms import mention_table
 
-    articles, sentences = score_sentiment(store.read_staged(articles_path), store.read_staged(sentences_path), _scorer(), language)
+    articles, sentences = score_sentiment(store.read_staged(articles_path), store.read_staged(sentences_path), _scorer(), language, _ensemble())
     return (
         store.write_staged(articles_path.with_name(f"scored-{index:05d}.arrow"), articles),
         store.write_staged(sentences_path.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),
@@ -454,16 +478,15 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
 
 def place_stories(output: Path, article_paths: Sequence[Path], dropped: Sequence[set[str]], run_id: str) -> dict[str, str]:
     """The story of every new article of a run (`textpipe.stories`), placed earliest first;
-    the index gains them, marked with `run_id` (dropped again if the run never commits)."""
-    from textpipe.stories import StoryIndex, index_path, new_articles, placement_order
+    the index gains the run's part (removed again if the run never commits)."""
+    from textpipe.stories import StoryIndex, new_articles, placement_order
 
     columns = ["article_id", "published_at", "ingested_at", "n_shingles", "signature"]
     tables = [store.read_staged(path).select(columns) for path in article_paths]
     tables = [store.drop_ids(table, ids) for table, ids in zip(tables, dropped, strict=True)]
     if not tables or not sum(t.num_rows for t in tables):
         return {}
-    with StoryIndex(index_path(output)) as index:
-        return index.place(new_articles(placement_order(pa.concat_tables(tables))), run_id)
+    return StoryIndex(output).place(new_articles(placement_order(pa.concat_tables(tables))), run_id)
 
 
 def run_terms(mention_paths: Sequence[Path], dropped: Sequence[set[str]]) -> pa.Table | None:

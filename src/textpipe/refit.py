@@ -56,7 +56,8 @@ def reassign_file(path: Path, model: TopicModel, threshold: float, staging: Path
 
     def groups() -> Iterator[pa.Table]:
         for group in range(parquet.num_row_groups):
-            table = store.conform(parquet.read_row_group(group), store.ARTICLES)  # an older file may lack a column
+            # A file from an older textpipe may lack a later column: it is rewritten with it null.
+            table = store.conform(parquet.read_row_group(group), store.ARTICLES)
             terms = pa.array(_terms_of(table), pa.list_(pa.string()))
             dominant, long = assign_topics(model, table.column("article_id"), terms, threshold)
             mixes.append(long)

@@ -60,7 +60,7 @@ ARTICLES = _schema(
     _field("author", pa.string(), "Author(s) as given by the source."),
     _field("publisher", pa.string(), "The outlet: the record's own field (publisher, source name, site name), the feed's title, the page's site name, a `publisher=<name>` input folder, else the URL's host; null when none is known."),
     _field("published_at", UTC_TIMESTAMP, "Publication time in UTC, if the source gave one."),
-    _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article (UTC).", False),
+    _field("ingested_at", UTC_TIMESTAMP, "When textpipe read the article: the start of the run that added it (UTC).", False),
     _field("language", pa.string(), "ISO 639-1 code detected from the text; null when unsure."),
     _field("text", pa.string(), "Cleaned body: NFC, whitespace collapsed, paragraphs separated by a blank line.", False),
     _field("n_paragraphs", pa.int32(), "Number of paragraphs in text.", False),
@@ -71,16 +71,17 @@ ARTICLES = _schema(
     _field("sentiment_neg", pa.float64(), "Mean VADER negative share of the sentences."),
     _field("sentiment_neu", pa.float64(), "Mean VADER neutral share of the sentences."),
     _field("sentiment_label", pa.string(), "positive (compound >= 0.05), negative (<= -0.05) or neutral; null if unscored."),
+    _field("sentiment_ensemble", pa.float64(), "Mean ensemble score of the sentences (see sentences.ensemble); null exactly when sentiment_compound is."),
     _field("topic_id", pa.int32(), "Dominant topic of the current model; null if the article has no known terms."),
     _field("topic_weight", pa.float32(), "Share of the dominant topic in the article's topic mix (0-1)."),
     _field("model_id", pa.string(), "Topic model that assigned topic_id (see `topics`)."),
     _field("story_id", pa.string(), "Story the article belongs to (see `stories`): copies of one article (wire copy, a new headline, a dropped paragraph) share it; the article_id of the story's first article."),
     _field("run_id", pa.string(), "Run that added the article (see `runs`).", False),
-    _field("extra", pa.string(), "Other fields of the source record, as a JSON object."),
+    _field("extra", pa.string(), "Other fields of the source record, as a JSON object. textpipe adds a few: `published_at_raw` (a date it could not parse), `feed_title` and `categories` (feeds), `sitename`, `hostname`, `description`, `language`, `tags` (HTML pages' metadata), and `text_chars_cut` (a record's text ended in a `[+N chars]` truncation marker, as NewsAPI's does: the marker is dropped, N kept here)."),
 )
 
 SENTENCES = _schema(
-    "One row per sentence of every article, with VADER scores.",
+    "One row per sentence of every article, with VADER scores and the ensemble score.",
     _field("article_id", pa.string(), "Article the sentence belongs to.", False),
     _field("sentence_index", pa.int32(), "0-based position of the sentence in the article.", False),
     _field("paragraph_index", pa.int32(), "0-based paragraph the sentence is in.", False),
@@ -91,6 +92,7 @@ SENTENCES = _schema(
     _field("pos", pa.float64(), "VADER positive share."),
     _field("neg", pa.float64(), "VADER negative share."),
     _field("neu", pa.float64(), "VADER neutral share."),
+    _field("ensemble", pa.float64(), "VADER, TextBlob's pattern lexicon and AFINN combined (-1..1, about the mean human rating / 4; see docs/quality.md); null for non-English articles."),
 )
 
 TOPICS = _schema(
@@ -201,8 +203,8 @@ def part_name(run_id: str) -> str:
 
 
 def run_id_of(path: Path) -> str | None:
-    """The run id in a `part_name` file name; None for any other name."""
-    if path.name.startswith("part-") and path.suffix == ".parquet":
+    """The run id in a `part_name` file name (or the `.arrow` part of the story index); None for any other name."""
+    if path.name.startswith("part-") and path.suffix in (".parquet", ".arrow"):
         return path.stem[len("part-"):]
     return None
 
@@ -385,6 +387,10 @@ def seen_reject_keys(output: Path) -> set[tuple[str, int | None, str]]:
 ORPHANABLE = ("articles", "sentences", "article_topics", "rejects")
 # Datasets whose `part-<run_id>` files are the run's own, and go with it (repair, compaction).
 RUN_PARTS = (*ORPHANABLE, "runs")
+# A run's parts of the store's state under `_state/`, written before its commit like
+# ORPHANABLE's: the terms it counted, and its part of the story index (`textpipe.stories`).
+# Name -> (folder under `_state/`, file suffix).
+STATE_PARTS = {"terms-state": ("terms", ".parquet"), "story-sketches": ("story-sketches", ".arrow"), "story-bands": ("story-bands", ".arrow")}
 
 
 def recover(output: Path) -> list[Path]:
@@ -398,20 +404,43 @@ def recover(output: Path) -> list[Path]:
     if compaction:
         log.warning("completed an interrupted compaction: removed %d files it had merged or written", len(compaction))
     removed: list[Path] = []
-    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {
-        "state": output / "_state", "files-state": files_state_dir(output), "terms-state": terms_state_dir(output)}
+    folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {"state": output / "_state", "files-state": files_state_dir(output)} | {
+        name: output / "_state" / folder for name, (folder, _) in STATE_PARTS.items()}
     for name, folder in folders.items():
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
             run_id = run_id_of(path)
-            orphan = name in (*ORPHANABLE, "terms-state") and run_id is not None and run_id not in committed
+            orphan = name in (*ORPHANABLE, *STATE_PARTS) and run_id is not None and run_id not in committed
             if path.name.startswith(".") and path.name.endswith(".tmp") or orphan:
                 path.unlink(missing_ok=True)
                 removed.append(path)
     for path in removed:
         log.warning("removed leftover of an interrupted run: %s", path)
+    upgraded = upgrade_files(output)
+    if upgraded:
+        log.warning("rewrote %d Parquet file(s) of an older textpipe with the current columns", len(upgraded))
     return compaction + removed
+
+
+def upgrade_files(output: Path) -> list[Path]:
+    """Rewrite every dataset file that lacks a column of its schema (an older textpipe wrote
+    it) with that column, null: `pandas.read_parquet(folder)` and DuckDB take a dataset's
+    columns from one of its files, so a newer column would otherwise vanish for them.
+    One file at a time, by atomic replace; a file already current is only looked at."""
+    upgraded = []
+    for name, schema in SCHEMAS.items():
+        for path in dataset_files(output, name):
+            try:
+                names = pq.read_schema(path).names
+            except (OSError, pa.ArrowInvalid):
+                continue  # corrupt: `repair`'s business
+            if names != schema.names:
+                hidden = tmp_path(path)
+                write_batches(hidden, iter_row_groups(path, schema), schema_admitting([path], schema), keep_empty=True)
+                os.replace(hidden, path)
+                upgraded.append(path)
+    return upgraded
 
 
 def run_files(output: Path, run_id: str) -> dict[str, Path]:
@@ -422,8 +451,8 @@ def run_files(output: Path, run_id: str) -> dict[str, Path]:
     `write_schema_only_parts`) stays with the dataset, not with a run.
     """
     name = part_name(run_id)
-    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {
-        "files-state": files_state_dir(output) / name, "terms-state": terms_state_dir(output) / name}
+    candidates = {dataset: dataset_dir(output, dataset) / name for dataset in RUN_PARTS} | {"files-state": files_state_dir(output) / name} | {
+        state: output / "_state" / folder / f"part-{run_id}{suffix}" for state, (folder, suffix) in STATE_PARTS.items()}
     return {dataset: path for dataset, path in candidates.items() if path.exists()}
 
 

@@ -3,27 +3,27 @@ with a new headline, a dateline added, a paragraph dropped, quotes restyled, a p
 reworded) share a `story_id`; distinct articles on the same topic do not.
 
 An article's body becomes the set of its word 5-shingles (its terms: lowercase words
-without stop words or numbers, so punctuation, quote style and small rewordings count
-little), sketched by MinHash (datasketch's
-permutations, applied to a whole article at once). Locality-sensitive hashing over
+without stop words or numbers, so punctuation and quote style do not count), sketched
+by MinHash (datasketch's permutations, applied to a whole batch at once). Locality-sensitive hashing over
 bands of the sketch finds the few stored articles worth comparing; two articles are
 copies when their estimated Jaccard similarity, or the share of the smaller one's
 shingles that the larger one contains, passes a threshold measured on an edited BBC
-corpus (`bench/stories_quality.py`, docs/stories.md).
+corpus (`bench/stories_quality.py`, docs/analysis.md).
 
-The index lives in SQLite under the output folder (`_state/stories.sqlite`): one row
-per article (its story, run and sketch) and one per band key, looked up through
-SQLite's own B-tree, so placing an article reads a few rows, never the whole index.
-A story's id is the id of the first article placed in it.
+The index is part of the store's state (`_state/story-sketches`, `_state/story-bands`):
+per run, the sketches of its articles with their stories, and their band keys, sorted
+and memory-mapped when read, so placing an article is a binary search that touches the
+pages it needs, never a load of the whole index. A story's id is the id of the first
+article placed in it.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
-import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
 from textpipe.errors import OutputError
 
@@ -45,6 +46,10 @@ SEED = 1
 # shingles (a copy with paragraphs dropped). Chosen from bench/stories_quality.py.
 JACCARD_MIN = 0.6
 CONTAINMENT_MIN = 0.8
+# A band key many articles share (the same boilerplate notice filed thousands of times) is
+# compared with at most this many of them: comparing with all would make a run's cost and
+# memory grow with the square of such a crowd, and its members are one story anyway.
+CANDIDATES_PER_KEY = 24
 _INDEX_VERSION = 1
 
 
@@ -174,49 +179,35 @@ def _batch_shingles(word_hashes: np.ndarray, starts: np.ndarray, lengths: np.nda
     return ((shingles >> np.uint64(32)) ^ shingles).astype(np.uint32).astype(np.uint64), np.concatenate(owners).astype(np.int64)
 
 
-def estimated_jaccard(first: np.ndarray, second: np.ndarray) -> float:
-    return float(np.count_nonzero(first == second)) / len(first)
-
-
-def same_story(jaccard: float, n_first: int, n_second: int) -> bool:
-    """Copies: a high Jaccard similarity, or the larger set holding most of the smaller one.
-
-    With J the Jaccard similarity of sets of sizes n1 and n2, |A & B| = J (n1 + n2) / (1 + J).
-    """
-    if jaccard >= JACCARD_MIN:
-        return True
-    if jaccard <= 0 or not n_first or not n_second:
-        return False
-    shared = jaccard * (n_first + n_second) / (1 + jaccard)
-    return shared / min(n_first, n_second) >= CONTAINMENT_MIN
-
-
 def similarity(first: Sketch, second: Sketch) -> tuple[float, float]:
-    """(estimated Jaccard, estimated containment of the smaller in the larger)."""
-    jaccard = estimated_jaccard(first.signature, second.signature)
+    """(estimated Jaccard, estimated containment of the smaller set in the larger)."""
+    jaccard = float(np.count_nonzero(first.signature == second.signature)) / NUM_PERM
     if jaccard <= 0 or not first.n_shingles or not second.n_shingles:
         return jaccard, 0.0
     shared = jaccard * (first.n_shingles + second.n_shingles) / (1 + jaccard)
     return jaccard, min(1.0, shared / min(first.n_shingles, second.n_shingles))
 
 
-def band_keys(signature: np.ndarray) -> list[int]:
-    """One signed 64-bit key per band (SQLite's integer): a polynomial of the band's values, salted by its number."""
+def band_keys(signatures: np.ndarray) -> np.ndarray:
+    """One signed 64-bit key per band of each signature (rows of NUM_PERM uint32): a
+    polynomial of the band's values, salted by its number; shape (articles, BANDS)."""
     rows = NUM_PERM // BANDS
+    signatures = np.asarray(signatures).reshape(-1, NUM_PERM)
     with np.errstate(over="ignore"):
         powers = np.cumprod(np.full(rows, 0xFF51AFD7ED558CCD, dtype=np.uint64), dtype=np.uint64)
         salts = np.arange(1, BANDS + 1, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
-        keys = signature[: BANDS * rows].astype(np.uint64).reshape(BANDS, rows) @ powers + salts
-    return keys.view(np.int64).tolist()
+        bands = signatures[:, : BANDS * rows].astype(np.uint64).reshape(len(signatures), BANDS, rows)
+        keys = (bands * powers).sum(axis=2, dtype=np.uint64) + salts
+    return keys.view(np.int64)
 
 
-def _article_key(article_id: str) -> int:
-    """An article id (16 hex digits) as SQLite's signed 64-bit integer."""
-    return int.from_bytes(bytes.fromhex(article_id), "big", signed=True)
+def article_keys(article_ids: Sequence[str]) -> np.ndarray:
+    """Article ids (16 hex digits) as signed 64-bit integers, the index's keys."""
+    return np.array([int(a, 16) for a in article_ids], np.uint64).view(np.int64) if len(article_ids) else np.zeros(0, np.int64)
 
 
-def _article_id(key: int) -> str:
-    return key.to_bytes(8, "big", signed=True).hex()
+def article_ids(keys: np.ndarray) -> list[str]:
+    return [f"{key:016x}" for key in np.asarray(keys, np.int64).view(np.uint64).tolist()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,164 +216,285 @@ class NewArticle:
     sketch: Sketch
 
 
-class StoryIndex:
-    """The LSH index of every committed article's sketch, with its story.
+# The index: per run (or compaction), two Arrow IPC files under `_state/`, both memory-mapped
+# when read, so a lookup touches the pages it needs and never loads the whole index:
+# `story-sketches/part-<run>.arrow` (article, story, n_shingles, signature; sorted by article)
+# and `story-bands/part-<run>.arrow` (key, article; sorted by key). They are run parts as a
+# dataset's are: removed with a run that never committed, merged by compaction, moved aside
+# with their run by `repair`.
 
-    Rows carry the run that added them: `forget_runs` drops a run that never
-    committed, so the index never holds an article the store does not.
-    """
+SKETCHES = pa.schema([
+    pa.field("article", pa.int64(), nullable=False),
+    pa.field("story", pa.int64(), nullable=False),
+    pa.field("n_shingles", pa.int32(), nullable=False),
+    pa.field("signature", pa.binary(NUM_PERM * 4), nullable=False),
+])
+BAND_KEYS = pa.schema([pa.field("key", pa.int64(), nullable=False), pa.field("article", pa.int64(), nullable=False)])
+# Written into every part; a part made with other parameters cannot be searched with these.
+PARAMETERS = {b"textpipe.stories": f"num_perm={NUM_PERM} bands={BANDS} seed={SEED} shingle_words={SHINGLE_WORDS} scheme=affine32".encode()}
+FENCES = b"textpipe.fences"
+FENCE_EVERY = 512  # keys: 4 KiB of them between two fences
+# Up to this many keys are looked up between fences (a few pages each); more, in one pass over the part.
+FEW_LOOKUPS = 4096
+SKETCHES_DIR = "story-sketches"
+BANDS_DIR = "story-bands"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+def sketches_dir(output: Path) -> Path:
+    return output / "_state" / SKETCHES_DIR
+
+
+def bands_dir(output: Path) -> Path:
+    return output / "_state" / BANDS_DIR
+
+
+class _Segment:
+    """One run's part of the index, memory-mapped. For a few lookups the kernel is told
+    the access is random, so a page fault reads that page and not a readahead window
+    around it (4 MB on these machines): placing one article then reads a few pages of
+    an index of any size."""
+
+    def __init__(self, sketches_path: Path, bands_path: Path, few_lookups: bool = True) -> None:
+        self._maps = [_map(sketches_path, few_lookups), _map(bands_path, few_lookups)]
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._create()
-        except sqlite3.DatabaseError as exc:
-            raise OutputError(f"the story index {path} cannot be read ({exc}); run `textpipe repair --output {path.parent.parent}`") from exc
+            sketches = ipc.open_file(pa.BufferReader(pa.py_buffer(self._maps[0]))).read_all()
+            bands = ipc.open_file(pa.BufferReader(pa.py_buffer(self._maps[1]))).read_all()
+            for table in (sketches, bands):
+                metadata = table.schema.metadata or {}
+                if metadata.get(b"textpipe.stories") != PARAMETERS[b"textpipe.stories"] or FENCES not in metadata:
+                    raise OutputError(f"it was made with other parameters ({metadata.get(b'textpipe.stories')!r})")
+        except (pa.ArrowInvalid, OSError, ValueError, OutputError) as exc:
+            raise OutputError(f"the story index part {sketches_path.name} under {sketches_path.parent.parent} cannot be used ({exc}); "
+                              f"run `textpipe repair --output {sketches_path.parent.parent.parent}` to build the index again") from exc
+        self.articles = _numpy(sketches.column("article"))
+        self.stories = _numpy(sketches.column("story"))
+        self.sizes = _numpy(sketches.column("n_shingles"))
+        signature = sketches.column("signature").chunks[0] if len(sketches) else None
+        self.signatures = (np.frombuffer(signature.buffers()[1], np.uint32, len(sketches) * NUM_PERM, signature.offset * NUM_PERM * 4).reshape(-1, NUM_PERM)
+                           if signature is not None else np.zeros((0, NUM_PERM), np.uint32))
+        self.keys = _numpy(bands.column("key"))
+        self.band_articles = _numpy(bands.column("article"))
+        self.key_fences = np.frombuffer(bands.schema.metadata[FENCES], np.int64)
+        self.article_fences = np.frombuffer(sketches.schema.metadata[FENCES], np.int64)
 
-    def _create(self) -> None:
-        db = self._db
-        db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
-        db.execute("CREATE TABLE IF NOT EXISTS articles (article INTEGER PRIMARY KEY, story INTEGER NOT NULL, "
-                   "run_id TEXT NOT NULL, n_shingles INTEGER NOT NULL, signature BLOB NOT NULL)")
-        db.execute("CREATE INDEX IF NOT EXISTS articles_by_run ON articles (run_id)")
-        db.execute("CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, article INTEGER NOT NULL, PRIMARY KEY (key, article)) WITHOUT ROWID")
-        wanted = {"version": str(_INDEX_VERSION), "num_perm": str(NUM_PERM), "bands": str(BANDS), "seed": str(SEED), "shingle_words": str(SHINGLE_WORDS)}
-        stored = dict(db.execute("SELECT name, value FROM meta").fetchall())
-        if not stored:
-            db.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
-        elif stored != wanted:
-            raise OutputError(f"the story index {self.path} was built with other parameters ({stored}); "
-                              f"move it aside and run `textpipe repair --output {self.path.parent.parent}` to rebuild it")
 
-    def close(self) -> None:
-        self._db.close()
+def _map(path: Path, random_access: bool) -> mmap.mmap:
+    with open(path, "rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_RANDOM if random_access else mmap.MADV_WILLNEED)
+    return mapped
 
-    def __enter__(self) -> StoryIndex:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as numpy: a view of the memory-mapped file (a part is one record batch;
+    `ChunkedArray.combine_chunks` would copy even that one chunk)."""
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=True)
+    return column.combine_chunks().to_numpy()
+
+
+def _search(sorted_keys: np.ndarray, fences: np.ndarray, queries: np.ndarray, side: str) -> np.ndarray:
+    """`np.searchsorted(sorted_keys, queries, side)`; for a few queries, each within the
+    FENCE_EVERY keys its fences bound, so that it maps a page or two of the file and not,
+    through the kernel's fault-around, most of it."""
+    if len(queries) > FEW_LOOKUPS:
+        return np.searchsorted(sorted_keys, queries, side)
+    blocks = np.maximum(np.searchsorted(fences, queries, side) - 1, 0)
+    found = np.empty(len(queries), np.int64)
+    for index, (query, block) in enumerate(zip(queries.tolist(), blocks.tolist(), strict=True)):
+        start = block * FENCE_EVERY
+        found[index] = start + np.searchsorted(sorted_keys[start : start + FENCE_EVERY + 1], query, side)
+    return found
+
+
+def _equal_pairs(sorted_keys: np.ndarray, fences: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index into queries, index into sorted_keys) of equal pairs, by binary search: for each
+    query, the first CANDIDATES_PER_KEY keys equal to it."""
+    low = _search(sorted_keys, fences, queries, "left")
+    counts = np.minimum(_search(sorted_keys, fences, queries, "right") - low, CANDIDATES_PER_KEY)
+    hit = np.flatnonzero(counts)
+    repeats = counts[hit]
+    query_index = np.repeat(hit, repeats)
+    position = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats) + np.repeat(low[hit], repeats)
+    return query_index, position
+
+
+class StoryIndex:
+    """The sketches and band keys of every committed article, with their stories."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+
+    def parts(self) -> list[tuple[Path, Path]]:
+        """(sketches, band keys) file pairs; a part missing either file is left out."""
+        folder = sketches_dir(self.output)
+        names = sorted(p.name for p in folder.glob("part-*.arrow")) if folder.is_dir() else []
+        return [(folder / name, bands_dir(self.output) / name) for name in names if (bands_dir(self.output) / name).exists()]
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        total = 0
+        for sketches, _ in self.parts():
+            with pa.memory_map(str(sketches)) as source:
+                total += ipc.open_file(source).read_all().num_rows
+        return total
 
-    def run_ids(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT DISTINCT run_id FROM articles")}
-
-    def forget_runs(self, run_ids: Iterable[str]) -> int:
-        """Drop the articles (and band keys) of these runs; returns how many articles went."""
-        removed = 0
-        with self._transaction():
-            for run_id in run_ids:
-                self._db.execute("DELETE FROM bands WHERE article IN (SELECT article FROM articles WHERE run_id = ?)", (run_id,))
-                removed += self._db.execute("DELETE FROM articles WHERE run_id = ?", (run_id,)).rowcount
-        return removed
-
-    def stories_of(self, article_ids: Sequence[str]) -> dict[str, str]:
-        """The stories of those of `article_ids` the index holds."""
-        found: dict[str, str] = {}
-        for chunk in _chunks([_article_key(a) for a in article_ids], 500):
-            marks = ",".join("?" * len(chunk))
-            for article, story in self._db.execute(f"SELECT article, story FROM articles WHERE article IN ({marks})", chunk):
-                found[_article_id(article)] = _article_id(story)
-        return found
+    def check(self) -> None:
+        """Raise OutputError unless every part reads."""
+        for sketches, bands in self.parts():
+            _Segment(sketches, bands)
 
     def place(self, articles: Sequence[NewArticle], run_id: str) -> dict[str, str]:
-        """Give each new article a story, in order, and add them to the index; returns article id -> story id.
+        """Give each new article (in placement order) a story, and write the run's part of the
+        index; returns article id -> story id.
 
-        An article joins the story of the most similar earlier copy (stored, or earlier in
-        `articles`); one with no copy starts a story of its own. An article the index
-        already holds keeps its story.
+        An article joins the story of its most similar copy, stored or earlier in
+        `articles`; one with no copy starts a story of its own, its id the story's.
         """
-        known = self.stories_of([a.article_id for a in articles])
-        pending = [a for a in dict((a.article_id, a) for a in articles).values() if a.article_id not in known]
-        keys = [band_keys(a.sketch.signature) for a in pending]
-        stored = self._stored_candidates(keys)
-        stories = dict(known)
-        run_bands: dict[int, list[int]] = {}  # band key -> positions in `pending` placed so far
-        rows, band_rows = [], []
-        for position, (article, article_keys) in enumerate(zip(pending, keys, strict=True)):
-            best: tuple[float, str] | None = None
-            for candidate_sketch, story in stored.get(position, ()):
-                best = _better(best, article.sketch, candidate_sketch, story)
-            for earlier in {p for key in article_keys for p in run_bands.get(key, ())}:
-                best = _better(best, article.sketch, pending[earlier].sketch, stories[pending[earlier].article_id])
-            story = best[1] if best else article.article_id
-            stories[article.article_id] = story
-            for key in article_keys:
-                run_bands.setdefault(key, []).append(position)
-            article_key = _article_key(article.article_id)
-            rows.append((article_key, _article_key(story), run_id, article.sketch.n_shingles, article.sketch.signature.tobytes()))
-            band_rows += [(key, article_key) for key in article_keys]
-        with self._transaction():
-            self._db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?)", rows)
-            self._db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", sorted(band_rows))
-        return stories
-
-    def _stored_candidates(self, keys: list[list[int]]) -> dict[int, list[tuple[Sketch, str]]]:
-        """Per position in `keys`, the stored articles sharing a band key: (sketch, story)."""
-        if not keys:
+        if not articles:
             return {}
-        db = self._db
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key INTEGER NOT NULL, position INTEGER NOT NULL)")
-        db.execute("DELETE FROM temp.wanted")
-        db.executemany("INSERT INTO temp.wanted VALUES (?, ?)", ((key, position) for position, row in enumerate(keys) for key in row))
-        pairs = db.execute("SELECT DISTINCT w.position, b.article FROM temp.wanted w JOIN bands b ON b.key = w.key").fetchall()
-        db.execute("DELETE FROM temp.wanted")
-        sketches: dict[int, tuple[Sketch, str]] = {}
-        for chunk in _chunks(sorted({article for _, article in pairs}), 500):
-            marks = ",".join("?" * len(chunk))
-            for article, story, n_shingles, signature in db.execute(
-                    f"SELECT article, story, n_shingles, signature FROM articles WHERE article IN ({marks})", chunk):
-                sketches[article] = (Sketch(n_shingles, np.frombuffer(signature, np.uint32)), _article_id(story))
-        found: dict[int, list[tuple[Sketch, str]]] = {}
-        for position, article in pairs:
-            if article in sketches:
-                found.setdefault(position, []).append(sketches[article])
-        return found
+        ids = article_keys([a.article_id for a in articles])
+        signatures = np.stack([a.sketch.signature for a in articles]).astype(np.uint32)
+        sizes = np.array([a.sketch.n_shingles for a in articles], np.int64)
+        keys = band_keys(signatures)
+        stored = self._stored_candidates(keys)
+        earlier = _earlier_in_run(keys)
+        stories = _assign(ids, signatures, sizes, stored, earlier)
+        self._write_part(run_id, ids, stories, sizes, signatures, keys)
+        return dict(zip(article_ids(ids), article_ids(stories), strict=True))
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _stored_candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Stored articles sharing a band key with a new one: (new position, story, size, signature) per pair."""
+        flat = keys.ravel()
+        positions, stories, sizes, signatures = [], [], [], []
+        for pair in self.parts():
+            segment = _Segment(*pair, few_lookups=len(flat) <= FEW_LOOKUPS)
+            query, found = _equal_pairs(segment.keys, segment.key_fences, flat)
+            pairs = np.unique(np.stack([query // BANDS, segment.band_articles[found]], axis=1), axis=0) if len(query) else np.zeros((0, 2), np.int64)
+            rows = _search(segment.articles, segment.article_fences, pairs[:, 1], "left")
+            positions.append(pairs[:, 0])
+            stories.append(segment.stories[rows])
+            sizes.append(segment.sizes[rows].astype(np.int64))
+            signatures.append(segment.signatures[rows])  # a copy: the mapping may go
+        if not positions:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, NUM_PERM), np.uint32)
+        return np.concatenate(positions), np.concatenate(stories), np.concatenate(sizes), np.concatenate(signatures)
 
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def _write_part(self, run_id: str, ids: np.ndarray, stories: np.ndarray, sizes: np.ndarray, signatures: np.ndarray, keys: np.ndarray) -> None:
+        write_part(self.output, part_file(run_id), ids, stories, sizes, signatures, keys)
 
 
-def _better(best: tuple[float, str] | None, article: Sketch, candidate: Sketch, story: str) -> tuple[float, str] | None:
-    jaccard = estimated_jaccard(article.signature, candidate.signature)
-    if not same_story(jaccard, article.n_shingles, candidate.n_shingles):
-        return best
-    if best is None or jaccard > best[0] or (jaccard == best[0] and story < best[1]):
-        return jaccard, story
-    return best
+def part_file(run_id: str) -> str:
+    return f"part-{run_id}.arrow"
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def write_part(output: Path, name: str, ids: np.ndarray, stories: np.ndarray, sizes: np.ndarray, signatures: np.ndarray, keys: np.ndarray) -> None:
+    """A part of the index, each file written hidden, fsynced and renamed into place."""
+    sketches = pa.Table.from_arrays([
+        pa.array(ids), pa.array(stories), pa.array(np.asarray(sizes).astype(np.int32)),
+        pa.FixedSizeBinaryArray.from_buffers(pa.binary(NUM_PERM * 4), len(ids), [None, pa.py_buffer(np.ascontiguousarray(signatures, np.uint32).tobytes())]),
+    ], schema=SKETCHES)
+    bands = pa.Table.from_arrays([pa.array(keys.ravel()), pa.array(np.repeat(ids, BANDS))], schema=BAND_KEYS)
+    for folder, table, sort_key in ((sketches_dir(output), sketches, "article"), (bands_dir(output), bands, "key")):
+        folder.mkdir(parents=True, exist_ok=True)
+        hidden = _write_sorted(folder / name, table, sort_key)
+        os.replace(hidden, folder / name)
 
 
-def index_path(output: Path) -> Path:
-    return output / "_state" / "stories.sqlite"
+def _write_sorted(final: Path, table: pa.Table, sort_key: str) -> Path:
+    """`table` sorted by `sort_key`, as one record batch in a hidden, fsynced Arrow IPC file
+    beside `final`; the schema metadata holds the parameters and the fences (every
+    FENCE_EVERY-th key), so that a few lookups read a few pages. Returns the hidden path."""
+    table = table.take(pa.array(np.argsort(table.column(sort_key).to_numpy(), kind="stable"))).combine_chunks()
+    fences = np.ascontiguousarray(table.column(sort_key).to_numpy()[::FENCE_EVERY], np.int64)
+    schema = table.schema.with_metadata({**PARAMETERS, FENCES: fences.tobytes()})
+    hidden = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(hidden), "wb") as sink, ipc.new_file(sink, schema) as writer:
+        writer.write_table(table.cast(schema), max_chunksize=max(table.num_rows, 1))
+    fd = os.open(hidden, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return hidden
+
+
+def merge_parts(output: Path, names: Sequence[str], merged: str) -> list[tuple[Path, Path]]:
+    """The parts `names` of the index as one part `merged`, written hidden: [(hidden, final)]
+    for the caller to rename into place (compaction)."""
+    present = [(sketches_dir(output) / n, bands_dir(output) / n) for n in names if (sketches_dir(output) / n).exists() and (bands_dir(output) / n).exists()]
+    if not present:
+        return []
+    hidden = []
+    for column, sort_key, folder, schema in ((0, "article", sketches_dir(output), SKETCHES), (1, "key", bands_dir(output), BAND_KEYS)):
+        tables = []
+        for pair in present:
+            with pa.memory_map(str(pair[column])) as source:
+                tables.append(ipc.open_file(source).read_all().cast(schema))
+        hidden.append((_write_sorted(folder / merged, pa.concat_tables(tables), sort_key), folder / merged))
+    return hidden
+
+
+def _earlier_in_run(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (later, earlier) of new articles (by position) sharing a band key, each pair once;
+    an article pairs with at most the CANDIDATES_PER_KEY latest before it under a key."""
+    count = len(keys)
+    owner = np.repeat(np.arange(count, dtype=np.int64), BANDS)
+    order = np.lexsort((owner, keys.ravel()))  # by key, then position
+    flat, owner = keys.ravel()[order], owner[order]
+    distinct = np.r_[True, (flat[1:] != flat[:-1]) | (owner[1:] != owner[:-1])]
+    flat, owner = flat[distinct], owner[distinct]
+    group_start = np.maximum.accumulate(np.where(np.r_[True, flat[1:] != flat[:-1]], np.arange(len(flat)), 0))
+    # Each entry pairs with the (at most CANDIDATES_PER_KEY) entries just before it in its key's group.
+    before = np.minimum(np.arange(len(flat)) - group_start, CANDIDATES_PER_KEY)
+    total = int(before.sum())
+    if not total:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    later = np.repeat(owner, before)
+    offset = np.arange(total) - np.repeat(np.cumsum(before) - before, before)
+    earlier = owner[np.repeat(np.arange(len(flat)) - before, before) + offset]
+    pairs = np.unique(later * count + earlier)
+    return pairs // count, pairs % count
+
+
+def _copies(signatures: np.ndarray, sizes: np.ndarray, other_signatures: np.ndarray, other_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: (estimated Jaccard, whether the two are copies). Copies: a Jaccard similarity of
+    JACCARD_MIN or more, or the larger set holding CONTAINMENT_MIN of the smaller one, with
+    |A & B| = J (|A| + |B|) / (1 + J) for sets of sizes |A| and |B|."""
+    jaccard = (signatures == other_signatures).sum(axis=1) / NUM_PERM
+    smaller = np.minimum(sizes, other_sizes)
+    shared = jaccard * (sizes + other_sizes) / (1 + jaccard)
+    contained = np.divide(shared, smaller, out=np.zeros_like(shared), where=smaller > 0)
+    # An article without a shingle (no body terms) has the empty sketch: it is nobody's copy.
+    return jaccard, (smaller > 0) & ((jaccard >= JACCARD_MIN) | ((jaccard > 0) & (contained >= CONTAINMENT_MIN)))
+
+
+def _assign(ids: np.ndarray, signatures: np.ndarray, sizes: np.ndarray, stored: tuple, earlier: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Each new article's story, in order: that of its most similar copy (ties: the smaller
+    story id), stored or placed earlier in the run; else its own id."""
+    stored_at, stored_story, stored_size, stored_signature = stored
+    jaccard, copy = _copies(signatures[stored_at], sizes[stored_at], stored_signature, stored_size)
+    best: dict[int, tuple[float, int]] = {}
+    for position, score, story in zip(stored_at[copy].tolist(), (-jaccard[copy]).tolist(), stored_story[copy].tolist(), strict=True):
+        if position not in best or (score, story) < best[position]:
+            best[position] = (score, story)
+    later, earlier_at = earlier
+    jaccard, copy = _copies(signatures[later], sizes[later], signatures[earlier_at], sizes[earlier_at])
+    run_matches: dict[int, list[tuple[float, int]]] = {}
+    for position, score, other in zip(later[copy].tolist(), (-jaccard[copy]).tolist(), earlier_at[copy].tolist(), strict=True):
+        run_matches.setdefault(position, []).append((score, other))
+    stories = ids.copy()
+    for position in sorted(set(best) | set(run_matches)):
+        choices = [best[position]] if position in best else []
+        choices += [(score, int(stories[other])) for score, other in run_matches.get(position, ())]
+        stories[position] = min(choices)[1]
+    return stories
 
 
 def new_articles(table: pa.Table) -> list[NewArticle]:
     """The sketches of a staged article table (columns article_id, n_shingles, signature)."""
-    ids = table.column("article_id").to_pylist()
-    sizes = table.column("n_shingles").to_pylist()
     signatures = table.column("signature").to_pylist()
-    return [NewArticle(a, Sketch(n, np.frombuffer(s, np.uint32))) for a, n, s in zip(ids, sizes, signatures, strict=True)]
+    return [NewArticle(a, Sketch(n, np.frombuffer(s, np.uint32))) for a, n, s in zip(
+        table.column("article_id").to_pylist(), table.column("n_shingles").to_pylist(), signatures, strict=True)]
 
 
 def seen_at(table: pa.Table) -> pa.ChunkedArray:
@@ -391,8 +503,9 @@ def seen_at(table: pa.Table) -> pa.ChunkedArray:
 
 
 def placement_order(table: pa.Table) -> pa.Table:
-    """Articles in the order they are placed: earliest seen first, so the first copy
-    of a story gives it its id whichever batch or file it came in."""
+    """Articles in the order they are placed: earliest seen first (undated ones by their
+    run's start), then by id, so the first copy of a story gives it its id whichever
+    batch or file it came in, and is the article `stories_table` takes its title from."""
     return table.append_column("seen_at", seen_at(table)).sort_by([("seen_at", "ascending"), ("article_id", "ascending")])
 
 
@@ -421,8 +534,3 @@ def stories_table(articles: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([result.column(f.name).cast(f.type) for f in schema], schema=schema)
 
 
-def remove_index(output: Path) -> None:
-    for suffix in ("", "-journal"):
-        with_suffix = Path(f"{index_path(output)}{suffix}")
-        if with_suffix.exists():
-            os.remove(with_suffix)

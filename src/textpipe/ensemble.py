@@ -1,0 +1,112 @@
+"""An ensemble sentence sentiment score beside VADER's: VADER's compound, TextBlob's
+pattern polarity and AFINN (with VADER's negation rule), combined with weights fitted
+on rated sentences; in [-1, 1], about the mean human rating (-4..+4) divided by 4.
+
+The weights and how they were chosen: `scripts/fit_sentiment_ensemble.py` and
+docs/quality.md. VADER's own columns are never changed by this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from textpipe.lexicons import FastAfinn, FastPattern
+
+# VADER's normalisation of a sum of valences into (-1, 1), applied to AFINN's sum.
+AFINN_ALPHA = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleWeights:
+    """Coefficients of the four features; the score is their clipped weighted sum."""
+
+    vader: float
+    pattern: float
+    afinn: float
+    negation: float
+
+
+# Fitted by `python scripts/fit_sentiment_ensemble.py` on ../shared/ratings (movie and
+# Amazon review sentences, each set weighted equally); a test refits and compares.
+WEIGHTS = EnsembleWeights(vader=0.319, pattern=0.365, afinn=0.088, negation=-0.102)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFeatures:
+    """What the ensemble reads from one sentence."""
+
+    vader: float  # VADER's compound, as NLTK computes it
+    pattern: float  # TextBlob's pattern polarity, -1..1
+    afinn: float  # AFINN's sum with VADER's negation rule, normalised like VADER's: x / sqrt(x^2 + 15)
+    negation: float  # 1.0 if the sentence has a negation word ("not", "never", "n't", ...), else 0.0
+
+
+class SentimentEnsemble:
+    """Scores sentences from their text and VADER compound (which the caller already has)."""
+
+    def __init__(
+        self,
+        weights: EnsembleWeights = WEIGHTS,
+        pattern: FastPattern | None = None,
+        afinn: FastAfinn | None = None,
+    ) -> None:
+        self.weights = weights
+        self.pattern = pattern if pattern is not None else FastPattern()
+        self.afinn = afinn if afinn is not None else FastAfinn()
+
+    def features(self, text: str, vader_compound: float) -> SentenceFeatures:
+        raws = text.split()
+        afinn_sum, has_negation = self.afinn.negated_score(text, raws)
+        return SentenceFeatures(
+            vader=vader_compound,
+            pattern=self.pattern.polarity(text, raws),
+            afinn=afinn_sum / math.sqrt(afinn_sum * afinn_sum + AFINN_ALPHA),
+            negation=1.0 if has_negation else 0.0,
+        )
+
+    def combine(self, features: SentenceFeatures) -> float:
+        w = self.weights
+        raw = w.vader * features.vader + w.pattern * features.pattern + w.afinn * features.afinn + (w.negation if features.negation else 0.0)
+        return min(1.0, max(-1.0, raw))
+
+    def score(self, text: str, vader_compound: float) -> float:
+        """`combine(features(text, vader_compound))`, without building the features object."""
+        raws = text.split()
+        afinn_sum, has_negation = self.afinn.negated_score(text, raws)
+        w = self.weights
+        raw = (
+            w.vader * vader_compound
+            + w.pattern * self.pattern.polarity(text, raws)
+            + w.afinn * (afinn_sum / math.sqrt(afinn_sum * afinn_sum + AFINN_ALPHA))
+            + (w.negation if has_negation else 0.0)
+        )
+        return min(1.0, max(-1.0, raw))
+
+
+def article_ensemble(scores: Sequence[float]) -> float | None:
+    """Mean of an article's sentence scores, as for VADER's compound; None without sentences."""
+    return math.fsum(scores) / len(scores) if scores else None
+
+
+@dataclass(frozen=True)
+class RatedSentence:
+    snippet_id: str
+    rating: float  # mean human rating, -4..+4
+    text: str
+
+
+def read_ratings(path: Path) -> list[RatedSentence]:
+    """Hutto & Gilbert's ground-truth files: Latin-1, tab-separated id, mean rating, text."""
+    rated = []
+    for number, line in enumerate(Path(path).read_text(encoding="latin-1").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t", 2)
+        try:
+            rated.append(RatedSentence(parts[0], float(parts[1]), parts[2]))
+        except (IndexError, ValueError) as exc:
+            raise ValueError(f"{path}:{number}: expected 'id<TAB>rating<TAB>text', got {line[:60]!r}") from exc
+    return rated

@@ -1,0 +1,114 @@
+"""The ensemble sentiment score: the shipped weights are what the fitting script
+fits, scores stay in [-1, 1], and the pipeline stores them exactly where VADER's are."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from textpipe import pipeline
+from textpipe.ensemble import WEIGHTS, EnsembleWeights, SentimentEnsemble, article_ensemble, read_ratings
+from textpipe.records import RawArticle
+from textpipe.sentiment import FastVader
+
+from conftest import BBC, ROOT, SHARED
+
+
+def _fit_script():
+    spec = importlib.util.spec_from_file_location("fit_sentiment_ensemble", ROOT / "scripts" / "fit_sentiment_ensemble.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ensemble() -> SentimentEnsemble:
+    return SentimentEnsemble()
+
+
+def test_shipped_weights_are_what_the_fitting_script_fits():
+    script = _fit_script()
+    sets = script.load_sets(SHARED / "ratings")
+    coefficients, _ = script.choose(sets)
+    assert EnsembleWeights(*(float(w) for w in np.round(coefficients, 3))) == WEIGHTS
+    # ...and they beat VADER alone on both development sets.
+    for rated in sets:
+        vader = script.pearson(rated.rating, rated.features[:, 0])
+        assert script.pearson(rated.rating, script.score(rated.features, coefficients)) > vader + 0.04, rated.name
+
+
+def test_scores_lean_the_way_people_read_them(ensemble):
+    vader = FastVader()
+
+    def score(text: str) -> float:
+        return ensemble.score(text, vader.polarity_scores(text)["compound"])
+
+    assert score("A wonderful, moving and beautifully acted film.") > 0.3
+    assert score("A dull, lifeless and badly written mess.") < -0.3
+    assert score("not good") < 0 < score("good")
+    assert score("The meeting is on Tuesday.") == 0.0  # no sentiment word, no negation: neutral
+
+
+def test_scores_stay_within_minus_one_and_one(ensemble):
+    extreme = SentimentEnsemble(EnsembleWeights(vader=5.0, pattern=5.0, afinn=5.0, negation=-5.0))
+    features = ensemble.features("Absolutely brilliant, wonderful, perfect!!!", 0.97)
+    assert extreme.combine(features) == 1.0
+    assert -1.0 <= ensemble.combine(features) <= 1.0
+    assert extreme.combine(ensemble.features("not terrible, never awful", -0.9)) == -1.0
+
+
+def test_article_score_is_the_mean_of_its_sentences():
+    assert article_ensemble([0.5, -0.25, 0.0]) == pytest.approx(0.25 / 3)
+    assert article_ensemble([]) is None
+
+
+def test_read_ratings_names_a_bad_line(tmp_path):
+    bad = tmp_path / "ratings.txt"
+    bad.write_text("1\t2.5\tgood\n2\tnot-a-number\tbad\n", encoding="latin-1")
+    with pytest.raises(ValueError, match=r"ratings.txt:2: expected"):
+        read_ratings(bad)
+
+
+def test_pipeline_stores_the_ensemble_where_vader_scores_and_nowhere_else(bbc_texts):
+    english = [RawArticle(source=f"bbc/{i}.txt", source_format="txt", record=0, title=title, text=body) for i, (_, title, body) in enumerate(bbc_texts[:6])]
+    german = RawArticle(
+        source="de.txt", source_format="txt", record=0, title="Ein schöner Tag",
+        text="Der Film war wunderbar und die Schauspieler waren großartig. Wir haben uns sehr gefreut, ihn zu sehen.",
+    )
+    from textpipe.clean import clean_article
+
+    cleaned = [clean_article(a) for a in [*english, german]]
+    table = pipeline.articles_table(cleaned, "r1", datetime.now(UTC))
+    articles, sentences = pipeline.tokenize_articles(table)
+    articles, sentences = pipeline.score_sentiment(articles, sentences, FastVader(), "en")
+    compound = sentences.column("compound").to_pylist()
+    combined = sentences.column("ensemble").to_pylist()
+    assert [c is None for c in compound] == [e is None for e in combined]
+    assert any(c is None for c in compound) and any(c is not None for c in compound)
+    assert all(-1.0 <= e <= 1.0 for e in combined if e is not None)
+    assert len({e for e in combined if e is not None}) > 20  # real, varied scores
+    by_article: dict[str, list[float]] = {}
+    for article_id, score in zip(sentences.column("article_id").to_pylist(), combined, strict=True):
+        if score is not None:
+            by_article.setdefault(article_id, []).append(score)
+    for row in articles.select(["article_id", "language", "sentiment_compound", "sentiment_ensemble"]).to_pylist():
+        assert (row["sentiment_ensemble"] is None) == (row["sentiment_compound"] is None) == (row["language"] != "en")
+        if row["sentiment_ensemble"] is not None:
+            assert row["sentiment_ensemble"] == pytest.approx(math.fsum(by_article[row["article_id"]]) / len(by_article[row["article_id"]]))
+    assert pa.types.is_float64(articles.schema.field("sentiment_ensemble").type)
+
+
+def test_bbc_articles_get_scores_of_both_signs(ensemble):
+    vader = FastVader()
+    scores = []
+    for path in sorted(BBC.glob("*/*.txt"))[::200]:
+        for sentence in path.read_text(encoding="utf-8").split(". "):
+            scores.append(ensemble.score(sentence, vader.polarity_scores(sentence)["compound"]))
+    assert min(scores) < -0.2 and max(scores) > 0.2
