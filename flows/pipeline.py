@@ -2,7 +2,7 @@
 
 Reads like a table of contents: discover -> ingest [files i/n] -> clean-tokenize
 [batch i/m] -> sentiment [batch i/m], with topics beside it (it needs only the
-tokenized batches) -> write, then now and then compact. Tasks pass staged file paths, never article data,
+tokenized batches) -> write -> stories, trends, terms -> report, then now and then compact. Tasks pass staged file paths, never article data,
 so Prefect holds nothing big in memory.
 """
 
@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from textpipe import compact, derived, pipeline, store
+from textpipe import compact, derived, pipeline, report, store
 from textpipe.pipeline import TopicsResult, fit_or_load_and_assign
 from textpipe.config import Settings, parse_topics
 from textpipe.ingest import InputFile, discover
@@ -158,6 +158,33 @@ def derive_step(output: Path, run_id: str) -> list[str]:
     return updated
 
 
+@task(name="report", task_run_name="report", cache_policy=NO_CACHE)
+def report_step(output: Path) -> report.WrittenReport:
+    """Write the store's HTML report: coverage and tone by topic, stories, terms, publishers, rejects."""
+    started = time.perf_counter()
+    written = report.write_report(output)
+    get_run_logger().info("wrote %s in %.2f s: %s", written.path, time.perf_counter() - started, written.headline.one_line())
+    return written
+
+
+def refresh_report(output: Path) -> tuple[Path | None, report.WrittenReport | None]:
+    """The store's report (None if it could not be written) and, when this run wrote it, what it wrote.
+
+    Written only when the store changed since the report was (new articles, rejects, a
+    new model, or a recount a crash had left undone): a run with nothing new keeps it
+    and imports neither pandas nor matplotlib.
+    """
+    if report.is_current(output):
+        return report.default_path(output).resolve(), None
+    # The run is committed: a report that fails shows as a failed task, and the next run writes it.
+    state = report_step(output, return_state=True)
+    if not state.is_completed():
+        get_run_logger().warning("the report was not written; the run's data is committed, the next run writes it: %s", state.message)
+        return None, None
+    written = state.result()
+    return written.path.resolve(), written
+
+
 @task(name="compact", task_run_name="compact", cache_policy=NO_CACHE)
 def compact_store(output: Path, compaction_id: str) -> None:
     done = compact.compact(output, compaction_id)
@@ -250,13 +277,15 @@ def textpipe_run(
         derivation = derive_step(output, run_id, return_state=True) if derived.stale(output) else None
         if derivation is not None and not derivation.is_completed():
             logger.warning("stories, trends and terms were not updated; the run's data is committed, the next run recounts them: %s", derivation.message)
+        report_path, written_report = refresh_report(output)
+        summary = replace(summary, report=str(report_path) if report_path else None)
         if compact.compaction_due(output, settings.compact_after_runs):
             # The run is committed: a failed compaction shows as a failed task, and the next run tries again.
             compaction = compact_store(output, f"{run_id}-compact", return_state=True)
             if not compaction.is_completed():
                 logger.warning("compaction failed; the run's data is committed, the next run tries again: %s", compaction.message)
     progress.update(100.0)
-    publish.run_artifacts(summary, output)
+    publish.run_artifacts(summary, output, written_report)
     logger.info(summary.one_line())
     if failures:
         return Failed(message=f"{len(failures)} batch(es) failed; their articles were not written and will be retried next run: {'; '.join(failures)[:500]}", data=summary)

@@ -1,4 +1,5 @@
-"""Artifacts every run publishes in the Prefect UI: summary, topics, sentiment, output link."""
+"""Artifacts every run publishes in the Prefect UI: summary, topics, sentiment, output link, and the
+report's headline numbers when the run wrote it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pyarrow.compute as pc
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from textpipe import store
+from textpipe.report import WrittenReport, headline_markdown
 from textpipe.summary import RunSummary
 
 
-def run_artifacts(summary: RunSummary, output: Path) -> None:
+def run_artifacts(summary: RunSummary, output: Path, written_report: WrittenReport | None = None) -> None:
     create_table_artifact(key="run-summary", table=summary.summary_rows(), description=f"textpipe run {summary.run_id}")
     if summary.topics:
         create_table_artifact(key="topics", table=topic_rows(summary, output), description=f"Topics of model {summary.model_id}")
@@ -22,6 +24,9 @@ def run_artifacts(summary: RunSummary, output: Path) -> None:
         f"```python\nimport pandas as pd\npd.read_parquet('{output.resolve() / 'articles'}')\n```",
         description="Where the output is",
     )
+    if written_report is not None:
+        create_markdown_artifact(key="report", markdown=headline_markdown(written_report.headline, written_report.path),
+                                 description="The store's HTML report: its headline numbers")
 
 
 def topic_rows(summary: RunSummary, output: Path) -> list[dict]:

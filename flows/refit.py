@@ -5,6 +5,7 @@ the new model's `transform` for new articles."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from textpipe.pipeline import IngestCounts, TopicsResult, topic_rows
 from textpipe.summary import RunSummary
 from textpipe.topics import TopicModel
 from textpipe_flows import publish
-from textpipe_flows.pipeline import new_run_id, untagged_tasks
+from textpipe_flows.pipeline import new_run_id, refresh_report, untagged_tasks
 
 
 @task(name="fit", task_run_name="fit", cache_policy=NO_CACHE)
@@ -62,6 +63,8 @@ def refit_topics(output_dir: str = "data/processed", topics: int | str | None = 
         store.write_topics(output, model.model_id_, result.topics)
         store.commit_run(output, summary.runs_row(), staging)
         derived.refresh(output, run_id)
-    publish.run_artifacts(summary, output)
+        report_path, written_report = refresh_report(output)
+        summary = replace(summary, report=str(report_path) if report_path else None)
+    publish.run_artifacts(summary, output, written_report)
     get_run_logger().info(summary.one_line())
     return summary

@@ -40,3 +40,21 @@ def bbc_texts() -> list[tuple[str, str, str]]:
             title, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
             rows.append((category, title.strip(), body.strip()))
     return rows
+
+
+@pytest.fixture(scope="session")
+def analyst_store(tmp_path_factory):
+    """(input, output, result) of a real `textpipe run --topics 12` on `report_inputs.analyst_input`:
+    dates, 15 outlets, stories several of them tell, a German article, a reject."""
+    import subprocess
+    import sys
+
+    from report_inputs import analyst_input
+
+    root = tmp_path_factory.mktemp("analyst")
+    input_dir, output = analyst_input(root / "input"), root / "output"
+    textpipe = str(Path(sys.executable).with_name("textpipe"))
+    result = subprocess.run([textpipe, "run", "--input", str(input_dir), "--output", str(output), "--topics", "12"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return input_dir, output, result

@@ -144,6 +144,10 @@ def test_rerun_adds_nothing(runs):
         frame = _read(output, name)
         assert not frame.duplicated(subset=[c for c in frame.columns if c not in ("top_terms", "term_weights")]).any(), name
     assert " 0 new," in second.stdout
+    # The store did not change: the report the first run wrote stays, and the outcome line still names it.
+    report = output / "report.html"
+    assert report.stat().st_mtime < rerun.started_at.timestamp()
+    assert f"; report {report.resolve()} [" in second.stdout.strip().splitlines()[-1]
 
 
 def test_changed_file_is_read_again_and_yields_a_new_article(runs, changed_file_run):
@@ -173,6 +177,7 @@ def test_duckdb_reads_every_dataset(runs):
 
 
 def test_a_rerun_with_nothing_new_imports_neither_pandas_nor_the_analysis_libraries(runs, tmp_path):
+    # Nor matplotlib: the report of a store that did not change is not drawn again.
     # pyarrow imports pandas (~0.15 s, a tenth of a rerun with a running server) the
     # first time it converts a Python value; a rerun has no reason to. Any new
     # conversion on that path (a filter on a Python string, a table from dicts) fails
@@ -180,7 +185,7 @@ def test_a_rerun_with_nothing_new_imports_neither_pandas_nor_the_analysis_librar
     _, output, _, _ = runs
     copy = tmp_path / "output"
     shutil.copytree(output, copy)
-    unneeded = ["pandas", "nltk", "sklearn", "ftfy"]
+    unneeded = ["pandas", "nltk", "sklearn", "ftfy", "matplotlib"]
     script = ("import sys; from textpipe.cli import main; "
               f"code = main(['run', '--input', {str(runs[0])!r}, '--output', {str(copy)!r}]); "
               f"print([name for name in {unneeded!r} if name in sys.modules], code)")

@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     refit.add_argument("--topics", type=_topics, default=None, help="number of topics K, or 'auto' to choose K by coherence (default: the current model's K)")
     refit.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
 
+    report = commands.add_parser("report", help="write the store's HTML report (charts of coverage and tone, stories, terms, publishers)",
+                                 description="Write one self-contained HTML page about the store under --output: articles and mean "
+                                 "sentiment per day by topic, the largest stories, the most mentioned terms, sentiment by publisher, "
+                                 "rejects by reason and the topic table. It loads nothing from the network. `textpipe run` and "
+                                 "`textpipe refit` rewrite OUTPUT/report.html by themselves when the store changes.")
+    report.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder holding the datasets (default: data/processed)")
+    report.add_argument("--to", type=Path, default=None, metavar="FILE", help="where to write the page (default: OUTPUT/report.html)")
+
     repair = commands.add_parser("repair", help="check every Parquet file in the output; move corrupt ones aside")
     repair.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder (default: data/processed)")
 
@@ -282,6 +290,25 @@ def _first_line(error: object) -> str:
     return ""
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from textpipe import store
+
+    if not store.has_committed_runs(args.output):
+        raise ConfigError(f"no textpipe store under {args.output}: run `textpipe run --output {args.output}` first")
+    target = args.to or args.output / "report.html"
+    if target.is_dir():
+        raise ConfigError(f"--to {target} is a folder; name the file to write, e.g. {target / 'report.html'}")
+    try:
+        check_output_writable(target.parent)
+    except ConfigError:
+        raise ConfigError(f"cannot write the report to {target}: its folder {target.parent} is not writable") from None
+    from textpipe.report import write_report
+
+    written = write_report(args.output, target)
+    print(f"textpipe report: {written.path} ({written.headline.one_line()})")
+    return EXIT_OK
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
     from textpipe import derived, store
 
@@ -352,7 +379,7 @@ def _configure_terminal_logging(verbose: bool) -> None:
     root.setLevel(logging.INFO)
 
 
-COMMANDS = {"run": cmd_run, "fetch": cmd_fetch, "refit": cmd_refit, "repair": cmd_repair, "compact": cmd_compact, "server": cmd_server, "serve": cmd_serve}
+COMMANDS = {"run": cmd_run, "fetch": cmd_fetch, "refit": cmd_refit, "report": cmd_report, "repair": cmd_repair, "compact": cmd_compact, "server": cmd_server, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,3 +29,7 @@ class OutputError(TextpipeError):
 
 class RunLockedError(OutputError):
     """Another textpipe run holds the lock on the same output folder."""
+
+
+class StoreNotFoundError(ConfigError, FileNotFoundError):
+    """No textpipe store (no committed run) at the folder given (exit code 2 in the CLI)."""

@@ -39,6 +39,7 @@ class RunSummary:
     parameters: dict[str, Any]
     failures: list[str] = field(default_factory=list)
     n_dates_not_read: int = 0
+    report: str | None = None  # the store's HTML report, once written and current
 
     @classmethod
     def build(
@@ -117,7 +118,7 @@ class RunSummary:
         if self.flow == "refit-topics":
             return (
                 f"textpipe refit: {self.n_articles_seen} stored articles reassigned to {self.n_topics} topics "
-                f"(model {self.model_id}); output {self.output_dir} [{seconds:.1f} s]"
+                f"(model {self.model_id}); {self._where()} [{seconds:.1f} s]"
             )
         unchanged = f" ({self.n_unchanged_files} unchanged files not read again)" if self.n_unchanged_files else ""
         # A file in a format textpipe does not read is no reject, but its owner should see it was left out.
@@ -128,8 +129,11 @@ class RunSummary:
                    "(see extra.published_at_raw)" if self.n_dates_not_read else "")
         return (
             f"textpipe: {self.n_articles_seen} articles in{unchanged}, {self.n_new} new, {self.n_duplicates} duplicates, {rejected}{skipped}{undated}; "
-            f"{self.n_topics} topics (model {self.model_id or '-'}); output {self.output_dir} [{seconds:.1f} s]"
+            f"{self.n_topics} topics (model {self.model_id or '-'}); {self._where()} [{seconds:.1f} s]"
         )
+
+    def _where(self) -> str:
+        return f"output {self.output_dir}" + (f"; report {self.report}" if self.report else "")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
