@@ -35,8 +35,6 @@ RUN_HERE = {"python", "sql", "sh"}
 DEDICATED = {
     "fetching.md": "test_docs_fetching.py",
     "operations.md": "test_docs_operations.py",
-    "quality.md": "test_quality_gate.py",
-    "report.md": "test_report.py",
     "performance.md": "test_docs_performance.py",
 }
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     refit = commands.add_parser("refit", help="refit the topic model on the whole store and reassign every article's topics")
     refit.add_argument("--output", type=Path, default=Path("data/processed"), help="output folder holding the datasets (default: data/processed)")
-    refit.add_argument("--topics", type=_topics, default=None, help="number of topics K, or 'auto' to choose K by coherence (default: the current model's K)")
+    refit.add_argument("--topics", type=_topics, default=None, help="number of topics K, or 'auto' to choose K by topic quality (coherence x diversity) (default: the current model's K)")
     refit.add_argument("--verbose", "-v", action="store_true", help="show Prefect's INFO logs in the terminal")
 
     report = commands.add_parser("report", help="write the store's HTML report (charts of coverage and tone, stories, terms, publishers)",
@@ -129,7 +129,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, default=Path("data/raw"), help="folder of input articles, searched recursively (default: data/raw)")
     parser.add_argument("--output", type=Path, default=Path("data/processed"), help="folder for the Parquet datasets (default: data/processed)")
     parser.add_argument("--topics", type=_topics, default=None,
-                        help="number of topics K, or 'auto' to choose K by coherence; a K other than the current model's fits a new model "
+                        help="number of topics K, or 'auto' to choose K by topic quality (coherence x diversity); a K other than the current model's fits a new model "
                         "(default: keep the current model; 10 topics for the first one)")
     parser.add_argument("--language", default="en", help="language that gets sentiment scores, ISO 639-1 (default: en; only en ships)")
     parser.add_argument("--task-runner", choices=("threads", "processes", "dask"), default="processes",

@@ -118,7 +118,7 @@ class Headline:
         ]
 
     def one_line(self) -> str:
-        return (f"{self.articles:,} articles, {self.stories_with_copies:,} stories with copies, {self.publishers:,} publishers, "
+        return (f"{self.articles:,} articles, {self.stories_with_copies:,} {'story' if self.stories_with_copies == 1 else 'stories'} with copies, {self.publishers:,} publishers, "
                 f"{self.topics} topics, {self.terms:,} terms, {self.rejects:,} rejects")
 
 
