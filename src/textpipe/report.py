@@ -442,7 +442,7 @@ def _rejects_chart(rejects: pd.DataFrame) -> str:
     _whole_numbers(axes.xaxis)
     axes.grid(axis="x", color="#e5e5e5")
     axes.set_axisbelow(True)
-    return _svg(figure, "Rejected inputs by reason code (see the README's Reliability section).")
+    return _svg(figure, "Rejected inputs by reason code (see docs/reliability.md in textpipe's repository).")
 
 
 # ---------------------------------------------------------------- the page

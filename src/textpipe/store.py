@@ -118,7 +118,7 @@ REJECTS = _schema(
     "Input files and records that could not be used, with the reason (each listed once).",
     _field("source", pa.string(), "Input path relative to the input folder.", False),
     _field("record", pa.int32(), "Record number inside the file; null when the whole file was rejected."),
-    _field("reason", pa.string(), "Reason code (see README: Reliability).", False),
+    _field("reason", pa.string(), "Reason code (see docs/reliability.md).", False),
     _field("detail", pa.string(), "The error message.", False),
     _field("run_id", pa.string(), "Run that first rejected it.", False),
     _field("rejected_at", UTC_TIMESTAMP, "When it was rejected (UTC).", False),
@@ -170,7 +170,7 @@ TRENDS = _schema(
 )
 
 TERMS = _schema(
-    "What is said about whom: one row per (date, term), a term being a name or capitalized phrase the sentences use (see README: Terms); updated by every run that adds articles.",
+    "What is said about whom: one row per (date, term), a term being a name or capitalized phrase the sentences use (see docs/analysis.md); updated by every run that adds articles.",
     _field("date", pa.date32(), "UTC calendar date of the articles' published_at; null for articles without one."),
     _field("term", pa.string(), "The name as written, normalized: Vladimir Putin, Putin (also counting sentences that name Vladimir Putin), Minsk.", False),
     _field("n_sentences", pa.int64(), "Sentences that mention it.", False),
