@@ -134,13 +134,13 @@ def _help(*args: str) -> str:
 def test_top_level_help_lists_every_command():
     text = _help()
     commands = _subparsers(build_parser())
-    assert set(commands) == {"run", "fetch", "refit", "repair", "compact", "server", "serve"}
+    assert set(commands) == {"run", "fetch", "refit", "report", "repair", "compact", "server", "serve"}
     for name in commands:
         assert f"    {name} " in text, name
     assert "--version" in text
 
 
-@pytest.mark.parametrize("command", ["run", "fetch", "refit", "repair", "compact", "server", "serve"])
+@pytest.mark.parametrize("command", ["run", "fetch", "refit", "report", "repair", "compact", "server", "serve"])
 def test_command_help_documents_every_option(command):
     parser = _subparsers(build_parser())[command]
     text = " ".join(_help(command).split())  # argparse wraps lines
