@@ -110,3 +110,14 @@ def test_every_command_line_shown_is_accepted():
         words = shlex.split(line.replace(".venv/bin/", ""))
         if words and words[0] == "textpipe":
             parser.parse_args(words[1:])
+
+
+def test_the_readmes_sources_example_is_a_valid_sources_file_with_the_defaults_it_claims():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Fetching", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    sources = parse_sources(example, Path("sources.toml"))
+    defaults = parse_sources('[[sources]]\nname = "x"\nurls = ["https://example.com/a"]\n', Path("sources.toml"))
+    assert [s.name for s in sources.sources] == ["bbc-world"]
+    for key in ("delay_seconds", "max_per_host", "max_bytes"):  # "these are the defaults"
+        assert getattr(sources.settings, key) == getattr(defaults.settings, key), key
