@@ -58,3 +58,18 @@ def analyst_store(tmp_path_factory):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return input_dir, output, result
+
+
+def fences(page: Path) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block of a page, in order."""
+    blocks, language, body = [], None, []
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, body = line[3:].strip(), []
+            else:
+                blocks.append((language, "\n".join(body) + "\n"))
+                language = None
+        elif language is not None:
+            body.append(line)
+    return blocks

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAW, ROOT
+from conftest import RAW, ROOT, fences
 
 BIN = Path(sys.executable).parent
 TEXTPIPE = str(BIN / "textpipe")
@@ -37,21 +37,6 @@ DEDICATED = {
     "operations.md": "test_docs_operations.py",
     "performance.md": "test_docs_performance.py",
 }
-
-
-def fences(page: Path) -> list[tuple[str, str]]:
-    """(language, body) of every fenced block of a page, in order."""
-    blocks, language, body = [], None, []
-    for line in page.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            if language is None:
-                language, body = line[3:].strip(), []
-            else:
-                blocks.append((language, "\n".join(body) + "\n"))
-                language = None
-        elif language is not None:
-            body.append(line)
-    return blocks
 
 
 def test_every_snippet_is_of_a_kind_the_tests_run():

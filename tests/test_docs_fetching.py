@@ -17,25 +17,14 @@ from fetch_site import NewsSite, bbc_stories, rss_item, running, write_sources
 from textpipe.cli import build_parser
 from textpipe.fetch.sources import SourcesFileError, parse_sources
 
-from conftest import ROOT
+from conftest import ROOT, fences
 
 DOC = (ROOT / "docs" / "fetching.md").read_text(encoding="utf-8")
 BIN = str(Path(sys.executable).parent)
 
 
 def _fences() -> list[tuple[str, str]]:
-    """(language, body) of every fenced block, in order."""
-    blocks, language, body = [], None, []
-    for line in DOC.splitlines():
-        if line.startswith("```"):
-            if language is None:
-                language, body = line[3:].strip(), []
-            else:
-                blocks.append((language, "\n".join(body) + "\n"))
-                language = None
-        elif language is not None:
-            body.append(line)
-    return blocks
+    return fences(ROOT / "docs" / "fetching.md")
 
 
 def _blocks(language: str) -> list[str]:
