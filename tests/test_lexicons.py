@@ -168,3 +168,32 @@ def test_negation_rule_follows_vader(afinn):
     assert negated == pytest.approx(plain * -0.74)
     far, _ = afinn.negated_score("not that it was a good film")  # four tokens back: out of reach
     assert far == plain
+
+
+def test_scorers_built_by_threads_at_once_all_see_the_whole_lexicon(bbc_sentences):
+    """The threads task runner builds scorers from several tasks at the same moment,
+    while TextBlob's lexicon is still loading itself from its XML: each must wait for
+    the whole lexicon, not copy the part loaded so far (which scored a few sentences
+    differently from one run to the next)."""
+    import threading
+
+    from textblob.en import sentiment as library
+
+    dict.clear(library)  # as in a fresh process: the lexicon loads on first use
+    start = threading.Barrier(6)
+    built: list[FastPattern] = []
+
+    def build() -> None:
+        start.wait()
+        built.append(FastPattern())
+
+    threads = [threading.Thread(target=build) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reference = FastPattern()
+    assert [len(p._entries) for p in built] == [len(reference._entries)] * 6
+    texts = bbc_sentences[:500]
+    for scorer in built:
+        assert [scorer.polarity(t) for t in texts] == [reference.polarity(t) for t in texts]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress
@@ -50,6 +51,9 @@ def is_negation(token: str) -> bool:
     return word in VaderConstants.NEGATE or "n't" in word
 
 
+_LIBRARY_LOAD = threading.Lock()
+
+
 class FastPattern:
     """TextBlob's English `PatternAnalyzer` polarity (pattern's en-sentiment.xml lexicon,
     its tokenizer, negation, modifiers, "!" and emoticon rules), bit for bit."""
@@ -60,12 +64,16 @@ class FastPattern:
 
         self._library = library
         self._pattern = pattern
-        if not dict.__len__(library):  # a lazydict: loads its XML on first use
-            library.load()
-        self._entries: dict[str, tuple[float, float, bool]] = {
-            word: (float(by_pos[None][0]), float(by_pos[None][2]), "RB" in by_pos)
-            for word, by_pos in dict.items(library)
-        }
+        # A lazydict fills itself from its XML on first use. Two threads building scorers
+        # at once (the threads task runner) must not copy it half-filled: one loads it,
+        # the other waits.
+        with _LIBRARY_LOAD:
+            if not dict.__len__(library):
+                library.load()
+            self._entries: dict[str, tuple[float, float, bool]] = {
+                word: (float(by_pos[None][0]), float(by_pos[None][2]), "RB" in by_pos)
+                for word, by_pos in dict.items(library)
+            }
         self._negations = frozenset(library.negations)
         self._emoticons: dict[str, float] = {}
         for (_kind, polarity), faces in pattern.EMOTICONS.items():

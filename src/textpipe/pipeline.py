@@ -8,6 +8,7 @@ flow decides batching, staging between tasks, retries and artifacts.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -417,15 +418,30 @@ def topic_rows(model: TopicModel) -> list[dict]:
 # worker process) receives and returns paths, never article data.
 
 
-@lru_cache(maxsize=1)
+# One scorer of each kind per process, built once even when the threads task runner
+# asks for it from several tasks at the same moment.
+_SCORERS_BUILT = threading.Lock()
+
+
 def _scorer() -> FastVader:
+    with _SCORERS_BUILT:
+        return _build_scorer()
+
+
+def _ensemble() -> SentimentEnsemble:
+    with _SCORERS_BUILT:
+        return _build_ensemble()
+
+
+@lru_cache(maxsize=1)
+def _build_scorer() -> FastVader:
     from textpipe.sentiment import FastVader
 
     return FastVader()
 
 
 @lru_cache(maxsize=1)
-def _ensemble() -> SentimentEnsemble:
+def _build_ensemble() -> SentimentEnsemble:
     from textpipe.ensemble import SentimentEnsemble
 
     return SentimentEnsemble()
