@@ -109,14 +109,14 @@ def dask_scheduler(log_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def dask_worker(address: str, log_dir: Path, name: str, *, unprivileged: bool = False, env: dict[str, str] | None = None,
-                expected_workers: int = 1) -> Iterator[subprocess.Popen]:
-    """`dask worker` connected to `address`, one process with one thread, optionally as the
-    unprivileged user; returns once the scheduler counts `expected_workers` workers."""
+def dask_worker(address: str, log_dir: Path, name: str, *, env: dict[str, str] | None = None, expected_workers: int = 1,
+                wrap: list[str] | None = None) -> Iterator[subprocess.Popen]:
+    """`dask worker` connected to `address`, one process with one thread (started by the
+    command `wrap`, if given); returns once the scheduler counts `expected_workers` workers."""
     command = [dask_bin(), "worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
                "--name", name, "--no-dashboard", "--local-directory", tempfile.gettempdir()]
     log = (log_dir / f"{name}.log").open("w")
-    process = subprocess.Popen(as_unprivileged(command) if unprivileged else command, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([*(wrap or []), *command], stdout=log, stderr=subprocess.STDOUT,
                                env=env, start_new_session=True, cwd="/")
     try:
         _wait_for_workers(address, expected_workers, 120)
