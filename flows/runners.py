@@ -43,9 +43,9 @@ def api_url() -> str:
 
 
 def check_dask_workers(runner: TaskRunner, settings: Settings, staging: Path) -> None:
-    """ConfigError naming the first Dask worker that cannot see the run's folders.
+    """ConfigError naming the first Dask worker that cannot see the run's folders or its API.
 
-    Runs `cluster.folder_problem` on every worker connected now, before any task:
+    Runs `cluster.worker_problem` on every worker connected now, before any task:
     without it, a worker lacking the shared filesystem fails a stage with a
     traceback, or its tasks retry, while the others work on.
     """
@@ -54,10 +54,10 @@ def check_dask_workers(runner: TaskRunner, settings: Settings, staging: Path) ->
     if not isinstance(runner, DaskTaskRunner):
         return
     folders = (settings.input_dir.absolute(), settings.output_dir.absolute(), staging.absolute())
-    problems = runner.client.run(cluster.folder_problem, *folders, on_error="return")
+    problems = runner.client.run(cluster.worker_problem, *folders, api_url(), on_error="return")
     for worker, problem in sorted(problems.items()):
         if isinstance(problem, BaseException):
             problem = f"failed the folder check: {type(problem).__name__}: {problem} (is the same textpipe version installed there?)"
         if problem:
-            raise ConfigError(f"Dask worker {worker} {problem}: every worker needs the input and output folders "
-                              "at the same paths as this machine (a shared filesystem; see docs/operations.md)")
+            raise ConfigError(f"Dask worker {worker} {problem}: every worker needs the input and output folders at the same "
+                              "paths as this machine (a shared filesystem) and this run's Prefect API; see docs/operations.md")

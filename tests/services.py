@@ -73,13 +73,14 @@ def postgres_cluster(database: str = "prefect") -> Iterator[str]:
             run("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
 
 
-def psql(url: str, query: str) -> list[str]:
+def psql(url: str, query: str, password: str | None = None) -> list[str]:
     """Rows of `query` (one string per row, columns joined by |) run by psql against `url`."""
     address = url.split("@", 1)[1]
     host_port, database = address.split("/", 1)
     host, port = host_port.split(":")
+    env = {**os.environ, **({"PGPASSWORD": password} if password else {})}
     done = subprocess.run(["psql", "-h", host, "-p", port, "-U", "postgres", "-d", database, "-At", "-c", query],
-                          check=True, capture_output=True, text=True, timeout=60)
+                          check=True, capture_output=True, text=True, timeout=60, env=env)
     return done.stdout.splitlines()
 
 
