@@ -9,7 +9,6 @@ machine running the flow needs Prefect's API.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from faults import prefect_server
 from services import dask_scheduler, dask_worker
-from test_prefect_ops import TEXTPIPE, Server, Snapshot, assert_same_rows, assert_store_is_sound, bbc_subset, ok, read, textpipe
+from test_prefect_ops import Server, Snapshot, assert_same_rows, assert_store_is_sound, bbc_subset, ok, read, textpipe
 
 pytestmark = pytest.mark.slow
 

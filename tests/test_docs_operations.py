@@ -16,16 +16,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from textpipe.cluster import api_problem
 
 from conftest import RAW, ROOT
 from faults import free_port
@@ -63,14 +62,6 @@ def _port_answers(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _health(api: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 class Session:
@@ -133,7 +124,7 @@ class Session:
         def ready() -> bool:
             assert process.poll() is None, f"`{line}` exited: {Path(log.name).read_text()[-3000:]}"
             if service == "textpipe server":
-                return _health(self.api)
+                return api_problem(self.api, timeout=2) is None
             if service == "dask scheduler":
                 return _port_answers(self.ports["8786"])
             if service == "dask worker":
