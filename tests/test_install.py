@@ -139,3 +139,12 @@ def test_a_run_reports_to_the_server_of_its_prefect_home_without_prefect_api_url
     assert not (home / SERVER_RECORD).exists()
     again = ok(textpipe("run", "--input", str(input_dir), "--output", str(output), env=env))
     assert "Prefect server" not in again.stderr and len(Snapshot.of(output).tables["runs"]) == 2
+
+
+def test_serve_with_no_server_to_serve_on_says_how_to_start_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path / "home")}
+    done = subprocess.run([TEXTPIPE, "serve", "--input", str(ROOT / "data" / "raw"), "--output", str(tmp_path / "out")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == ["textpipe: error: no Prefect server to serve on: start `textpipe server` "
+                                                "(with the same PREFECT_HOME), or export PREFECT_API_URL=http://HOST:PORT/api"]
