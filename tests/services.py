@@ -60,8 +60,9 @@ def postgres_cluster(database: str = "prefect") -> Iterator[str]:
     port = free_port()
     with unprivileged_dir("textpipe-pg-") as root:
         data = root / "data"
+        # cwd: the unprivileged user may not enter the tests' own folder (a clone under /root).
         run = lambda *args: subprocess.run(as_unprivileged([str(bin_dir / args[0]), *args[1:]]), check=True,  # noqa: E731
-                                           capture_output=True, text=True, timeout=120)
+                                           capture_output=True, text=True, timeout=120, cwd=root)
         run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
         # Loopback TCP only; the Unix socket goes in the cluster's own folder.
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off"

@@ -84,10 +84,10 @@ def _hidden_folder_worker(address: str, log_dir: Path, hidden: Path, env: dict[s
     """A worker in a mount namespace of its own, where `hidden` is an empty tmpfs: what a
     machine without the shared filesystem sees (its own, empty folder at that path)."""
     unshare = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--mount"]
-    probe = subprocess.run([*unshare, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot start a process in a mount namespace of its own here: {probe.stderr.strip()}")
     wrapper = [*unshare, "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', str(hidden)]
+    probe = subprocess.run([*wrapper, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot hide a folder from a process in a mount namespace of its own here: {probe.stderr.strip()}")
     return dask_worker(address, log_dir, "blind-worker", env=env, expected_workers=2, wrap=wrapper)
 
 

@@ -96,7 +96,8 @@ class Session:
             command = ["bash", "-c", script]
             if unprivileged and os.geteuid() == 0:
                 command = ["runuser", "-u", UNPRIVILEGED, "--", "env", f"HOME={self.home}", *command]
-            done = subprocess.run(command, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+            # The unprivileged user may not enter the repository's folder (a clone under /root): its home.
+            done = subprocess.run(command, env=self.env, cwd=self.home if unprivileged else ROOT, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{PAGE.name}: block failed:\n{block}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             return
         for command in _commands(block):
@@ -199,7 +200,7 @@ def test_every_command_of_the_operations_page_runs_and_does_what_it_says(tmp_pat
                 session.stop()
                 stop_cluster = [str(postgres_bin() / "pg_ctl"), "-D", str(home / "textpipe-pg"), "-m", "fast", "-w", "stop"]
                 subprocess.run(["runuser", "-u", UNPRIVILEGED, "--", *stop_cluster] if os.geteuid() == 0 else stop_cluster,
-                               capture_output=True, timeout=120)
+                               capture_output=True, timeout=120, cwd=home)
 
             # Upgrading, then a backup restored and a store moved, each with the same articles: in a new
             # shell (the exports above are gone) with no server running, as after an upgrade.
