@@ -16,8 +16,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ] || ! command -v "$(PYTHON)" >/dev/null 2>&1; then \
 		echo "make: no Python for textpipe: install python3.11, 3.12 or 3.13, or set PYTHON=/path/to/python3.x$(if $(PYTHON), ($(PYTHON) not found))"; exit 2; fi
-	@echo "make: creating $(VENV) with $(notdir $(PYTHON)) ($$($(PYTHON) -V 2>&1))"
-	@$(PYTHON) -m venv $(VENV)
+	@if [ -x $(BIN)/python ]; then echo "make: updating $(VENV) (pyproject.toml changed)"; \
+		else echo "make: creating $(VENV) with $(notdir $(PYTHON)) ($$($(PYTHON) -V 2>&1))"; $(PYTHON) -m venv $(VENV); fi
 	@echo "make: installing textpipe and its dependencies into $(VENV) (first time only, 1-3 min)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"

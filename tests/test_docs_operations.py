@@ -26,10 +26,9 @@ import pytest
 
 from textpipe.cluster import api_problem
 
-from conftest import RAW, ROOT
+from conftest import RAW, ROOT, fences
 from faults import free_port
 from services import UNPRIVILEGED, poll, postgres_bin, psql, stop_process_group, unprivileged_dir
-from test_docs import fences
 
 PAGE = ROOT / "docs" / "operations.md"
 BIN = Path(sys.executable).parent
