@@ -32,7 +32,7 @@ from textpipe.records import Reject
 from textpipe.summary import RunSummary
 from textpipe_flows import cpu_pool, publish
 from textpipe_flows.heartbeats import end_runs_without_joining_heartbeats
-from textpipe_flows.runners import make_task_runner
+from textpipe_flows.runners import check_dask_workers, make_task_runner
 
 
 # Every textpipe flow run (the CLI's and the deployments') imports this module first.
@@ -225,6 +225,9 @@ def textpipe_run(
     wait_lock_seconds: float = 0.0,
 ) -> RunSummary:
     """Process the articles in `input_dir` that the store at `output_dir` has not seen."""
+    if task_runner == "dask" and dask_address:
+        # A cluster's workers have working directories of their own: they get absolute paths.
+        input_dir, output_dir = str(Path(input_dir).absolute()), str(Path(output_dir).absolute())
     settings = Settings(
         input_dir=Path(input_dir), output_dir=Path(output_dir), n_topics=parse_topics(topics),
         language=language, task_runner=task_runner, workers=workers, dask_address=dask_address, batch_size=batch_size,
@@ -249,6 +252,7 @@ def textpipe_run(
         counts = pipeline.IngestCounts()
         failures: list[str] = []
         with cpu_pool.for_settings(settings, plan.bytes_to_read), make_task_runner(settings) as runner:
+            check_dask_workers(runner, settings, staging)
             _log_where_stages_run(settings, plan)
             ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures, started_at)
             for result in ingested:

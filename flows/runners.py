@@ -6,10 +6,14 @@ worker-process pool (see `cpu_pool`); Dask runs the tasks themselves on Dask wor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect.client.orchestration import get_client
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from textpipe import cluster
 from textpipe.config import Settings
+from textpipe.errors import ConfigError
 
 
 def make_task_runner(settings: Settings) -> TaskRunner:
@@ -36,3 +40,24 @@ def api_url() -> str:
     """The API this process talks to: PREFECT_API_URL, or the temporary server of local mode."""
     with get_client(sync_client=True) as client:
         return str(client.api_url).rstrip("/")
+
+
+def check_dask_workers(runner: TaskRunner, settings: Settings, staging: Path) -> None:
+    """ConfigError naming the first Dask worker that cannot see the run's folders or its API.
+
+    Runs `cluster.worker_problem` on every worker connected now, before any task:
+    without it, a worker lacking the shared filesystem fails a stage with a
+    traceback, or its tasks retry, while the others work on.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if not isinstance(runner, DaskTaskRunner):
+        return
+    folders = (settings.input_dir.absolute(), settings.output_dir.absolute(), staging.absolute())
+    problems = runner.client.run(cluster.worker_problem, *folders, api_url(), on_error="return")
+    for worker, problem in sorted(problems.items()):
+        if isinstance(problem, BaseException):
+            problem = f"failed the folder check: {type(problem).__name__}: {problem} (is the same textpipe version installed there?)"
+        if problem:
+            raise ConfigError(f"Dask worker {worker} {problem}: every worker needs the input and output folders at the same "
+                              "paths as this machine (a shared filesystem) and this run's Prefect API; see docs/operations.md")

@@ -131,7 +131,7 @@ def serve_deployments(args: argparse.Namespace) -> None:
     # The setting, not only the environment: a Prefect profile may set the URL too.
     # Without one, serve would start a temporary server whose schedules vanish on exit.
     if not PREFECT_API_URL.value():
-        raise ConfigError("PREFECT_API_URL is not set: start `textpipe server` and export PREFECT_API_URL=http://127.0.0.1:4200/api")
+        raise ConfigError("no Prefect server to serve on: start `textpipe server` (with the same PREFECT_HOME), or export PREFECT_API_URL=http://HOST:PORT/api")
     run_options = {
         "language": args.language, "task_runner": args.task_runner, "workers": args.workers,
         "dask_address": args.dask_address, "batch_size": args.batch_size,

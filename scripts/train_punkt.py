@@ -1,4 +1,4 @@
-"""Train NLTK Punkt on the BBC news corpus and write `src/textpipe/resources/punkt_en.json`.
+"""Train NLTK Punkt on the BBC news corpus and write `src/textpipe/resource_files/punkt_en.json`.
 
 Run from the repository root: `python scripts/train_punkt.py` (about a minute).
 `--compare` also reports how often the pruned parameters split differently from the full ones.
@@ -17,7 +17,7 @@ from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTr
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "bbc"
-DEFAULT_OUTPUT = REPO / "src" / "textpipe" / "resources" / "punkt_en.json"
+DEFAULT_OUTPUT = REPO / "src" / "textpipe" / "resource_files" / "punkt_en.json"
 FORMAT = "textpipe-punkt-params/1"
 
 # BBC house style drops the dots ("Mr Blair", "US"), so Punkt cannot learn these

@@ -26,6 +26,7 @@ from textpipe import store
 
 from conftest import BBC, RAW
 from faults import free_port, prefect_server
+from services import poll
 
 TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 DATASETS = ("articles", "sentences", "topics", "article_topics", "rejects", "runs")
@@ -512,19 +513,24 @@ def test_dask_and_threads_runners_write_the_same_data_as_the_default(server, tmp
     ok(textpipe("run", *common, "--output", str(outputs["dask"]), "--task-runner", "dask", "--workers", "2", env=local))
     snapshots = {runner: Snapshot.of(output) for runner, output in outputs.items()}
     assert snapshots["default"].last_run().n_new > 100
-    keys = {"articles": ["article_id"], "sentences": ["article_id", "sentence_index"], "topics": ["model_id", "topic_id"],
-            "article_topics": ["article_id", "model_id", "topic_id"], "rejects": ["source", "record"]}
     for other in ("threads", "dask"):
-        for name, key in keys.items():
-            a, b = (snapshots[runner].tables[name] for runner in ("default", other))
-            if a.empty and b.empty:
-                continue
-            drop = [c for c in ("run_id", "ingested_at", "rejected_at") if c in a.columns]
-            a = a.drop(columns=drop).sort_values(key).reset_index(drop=True)
-            b = b.drop(columns=drop).sort_values(key).reset_index(drop=True)
-            pd.testing.assert_frame_equal(a, b, obj=f"{name}: default against {other}")
+        assert_same_rows(snapshots["default"], snapshots[other], f"default against {other}")
     parameters = {runner: json.loads(snapshot.last_run().parameters)["task_runner"] for runner, snapshot in snapshots.items()}
     assert parameters == {"default": "processes", "threads": "threads", "dask": "dask"}
+
+
+def assert_same_rows(a: Snapshot, b: Snapshot, what: str) -> None:
+    """Both stores hold the same rows (in any order), apart from what differs from run to run (ids, timestamps)."""
+    keys = {"articles": ["article_id"], "sentences": ["article_id", "sentence_index"], "topics": ["model_id", "topic_id"],
+            "article_topics": ["article_id", "model_id", "topic_id"], "rejects": ["source", "record"]}
+    for name, key in keys.items():
+        left, right = a.tables[name], b.tables[name]
+        if left.empty and right.empty:
+            continue
+        drop = [c for c in ("run_id", "ingested_at", "rejected_at") if c in left.columns]
+        left = left.drop(columns=drop).sort_values(key).reset_index(drop=True)
+        right = right.drop(columns=drop).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(left, right, obj=f"{name}: {what}")
 
 
 def test_dask_workers_report_to_the_api_of_the_run():
@@ -541,16 +547,6 @@ def test_dask_workers_report_to_the_api_of_the_run():
 
 
 # ---------------------------------------------------------------- 5. the scheduled deployments, served
-
-
-def _poll(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(1)
 
 
 @pytest.mark.slow
@@ -570,7 +566,7 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
                 found = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
                 return found if len(found) == 2 else None
 
-            deployments = _poll(served, 120, "textpipe serve to register its deployments")
+            deployments = poll(served, 120, "textpipe serve to register its deployments")
             hourly, refit = deployments["textpipe-run/hourly"], deployments["refit-topics/weekly-refit"]
             assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"] and not hourly.paused
             assert [s.schedule.cron for s in refit.schedules] == ["0 3 * * 0"] and not refit.paused
@@ -580,7 +576,7 @@ def test_serve_registers_both_schedules_runs_a_triggered_run_and_pauses_on_stop(
             assert len(client.read_automations_by_name(UNRESPONSIVE_RUNS_AUTOMATION)) == 1
 
             flow_run = client.create_flow_run_from_deployment(hourly.id, parameters={"topics": 3})
-            final = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r, 300, "the triggered run")
+            final = poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r, 300, "the triggered run")
             assert final.state.is_completed(), (final.state, (tmp_path / "serve.log").read_text()[-3000:])
             run = Snapshot.of(output).last_run()
             assert run.run_id.endswith(flow_run.id.hex[:8]) and run.n_new == len(read(output, "articles")) > 0
@@ -633,11 +629,11 @@ def test_a_killed_run_is_marked_crashed_once_its_heartbeats_stop(server, tmp_pat
                         if r.state and r.state.is_running() and r.parameters.get("input_dir") == str(input_dir)]
                 return runs[0] if runs else None
 
-            killed = _poll(started, 120, "the run to start")
+            killed = poll(started, 120, "the run to start")
             os.killpg(running.pid, signal.SIGKILL)
             killed_at = time.monotonic()
             for flow_run in (killed, silent):
-                crashed = _poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r,
+                crashed = poll(lambda: (r := client.read_flow_run(flow_run.id)).state.is_final() and r,
                                 MISSED_HEARTBEATS * heartbeat_seconds + 120, f"the automation to mark {flow_run.name}")
                 assert crashed.state.is_crashed(), crashed.state
                 assert "heartbeat" in (crashed.state.message or "")

@@ -165,10 +165,40 @@ def check_output_writable(output_dir: Path) -> None:
 
 
 def _configure_prefect(verbose: bool) -> None:
+    use_running_server()
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if verbose:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"
+
+
+def use_running_server() -> None:
+    """Point this command at the `textpipe server` of its PREFECT_HOME, when one answers
+    and neither the environment nor a Prefect profile names an API; say so in one line.
+
+    Without it, a user who started `textpipe server` and forgot to export
+    PREFECT_API_URL would run in local mode and never see the run in the UI.
+    """
+    from textpipe.server import prefect_home, running_server
+
+    if os.environ.get("PREFECT_API_URL") or _profile_names_an_api():
+        return
+    api_url = running_server(os.environ)
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+        print(f"textpipe: reporting to the Prefect server at {api_url} (started by `textpipe server` with PREFECT_HOME "
+              f"{prefect_home(os.environ)}); set PREFECT_API_URL to choose another", file=sys.stderr)
+
+
+def _profile_names_an_api() -> bool:
+    """Whether Prefect's profiles file sets PREFECT_API_URL (read as text: importing Prefect takes ~1.5 s)."""
+    from textpipe.server import prefect_home
+
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home(os.environ) / "profiles.toml")
+    try:
+        return "PREFECT_API_URL" in profiles.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def _validate_language(language: str) -> None:
@@ -357,6 +387,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from textpipe.fetch import load_sources
 
         load_sources(args.sources)
+    use_running_server()
     for key, value in PREFECT_DEFAULTS.items():
         if key not in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_UI_ENABLED"):
             os.environ.setdefault(key, value)

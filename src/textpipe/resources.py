@@ -1,5 +1,5 @@
 """Every language resource textpipe uses (VADER lexicon, Punkt parameters, stop words),
-loaded offline from installed packages or files shipped in `textpipe/resources/`.
+loaded offline from installed packages or files shipped in `textpipe/resource_files/`.
 
 Each loader is cached; anything missing raises `MissingResourceError` saying how to fix it.
 """
@@ -198,7 +198,7 @@ def _nltk_vader(root: Path) -> SentimentIntensityAnalyzer:
 
 def punkt_params_path() -> Path:
     """Where the shipped Punkt parameters live (inside the installed package)."""
-    return Path(__file__).with_name("resources") / PUNKT_PARAMS_FILE
+    return Path(__file__).with_name("resource_files") / PUNKT_PARAMS_FILE
 
 
 class _OrthoContext(dict[str, int]):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +64,70 @@ def server_command(host: str, port: int) -> list[str]:
 
 
 def run_server(host: str, port: int) -> int:
-    """Run the server in the foreground until Ctrl-C or SIGTERM."""
+    """Run the server in the foreground until Ctrl-C or SIGTERM.
+
+    While it runs, its API URL is recorded in PREFECT_HOME, so that `textpipe run`
+    with the same PREFECT_HOME and no PREFECT_API_URL reports to it (`running_server`).
+    """
     _check_port_free(host, port)
+    api_url = f"http://{_client_host(host)}:{port}/api"
     print(f"textpipe: Prefect UI at http://{host}:{port}  (API http://{host}:{port}/api); Ctrl-C stops it")
-    print(f"textpipe: in another shell: export PREFECT_API_URL=http://{host}:{port}/api")
+    print(f"textpipe: `textpipe run` with this PREFECT_HOME ({prefect_home(os.environ)}) reports here; from elsewhere: export PREFECT_API_URL={api_url}")
     process = subprocess.Popen(server_command(host, port), env=server_environment(host, port))
     signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    record = record_server(prefect_home(os.environ), api_url)
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+    finally:
+        forget_server(record, api_url)
+
+
+# `textpipe server` leaves its URL here while it runs (the file is removed when it stops).
+SERVER_RECORD = "textpipe-server.json"
+
+
+def prefect_home(environment: Mapping[str, str]) -> Path:
+    """Prefect's home folder: PREFECT_HOME, else Prefect's default ~/.prefect."""
+    return Path(environment.get("PREFECT_HOME") or "~/.prefect").expanduser()
+
+
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+
+
+def record_server(home: Path, api_url: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    record = home / SERVER_RECORD
+    temporary = home / f".{SERVER_RECORD}.{os.getpid()}"
+    temporary.write_text(json.dumps({"api_url": api_url, "pid": os.getpid()}), encoding="utf-8")
+    os.replace(temporary, record)
+    return record
+
+
+def forget_server(record: Path, api_url: str) -> None:
+    """Remove the record, unless another server has replaced it meanwhile."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(record.read_text(encoding="utf-8")).get("api_url") == api_url:
+            record.unlink()
+
+
+def running_server(environment: Mapping[str, str], timeout: float = 1.0) -> str | None:
+    """The API URL of the `textpipe server` recorded in PREFECT_HOME, if it answers
+    /health within `timeout` seconds; None otherwise (no record, or a server that
+    was killed and left its record behind)."""
+    try:
+        api_url = str(json.loads((prefect_home(environment) / SERVER_RECORD).read_text(encoding="utf-8"))["api_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as response:
+            return api_url if response.status == 200 else None
+    except (OSError, ValueError):
+        return None
 
 
 # The command Prefect's own local mode runs (prefect.server.api.server.SubprocessASGIServer):
@@ -134,7 +188,7 @@ class TemporaryServer:
                 self._spawn()
                 continue
             if code is not None:
-                raise TextpipeError(f"Prefect's temporary server exited with code {code} while starting (is PREFECT_HOME {_prefect_home(self._environment)} writable?)")
+                raise TextpipeError(f"Prefect's temporary server exited with code {code} while starting (is PREFECT_HOME {prefect_home(self._environment)} writable?)")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -180,10 +234,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _prefect_home(environment: dict[str, str]) -> str:
-    return environment.get("PREFECT_HOME", "~/.prefect")
 
 
 def _parent_death_signal() -> Callable[[], None] | None:

@@ -25,12 +25,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def prefect_server(home: Path, startup_seconds: float = 120) -> Iterator[dict[str, str]]:
-    """`textpipe server` on a free port with its own PREFECT_HOME; yields the
-    environment that points runs at it. Stopped (by its process group) on exit."""
+def prefect_server(home: Path, startup_seconds: float = 120, server_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """`textpipe server` on a free port with its own PREFECT_HOME (and `server_env`, e.g. a
+    database URL, for the server alone); yields the environment that points runs at it.
+    Stopped (by its process group) on exit."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false", **(server_env or {})}
     log = (home / "server.log").open("w")
     server = subprocess.Popen([TEXTPIPE, "server", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
