@@ -71,7 +71,9 @@ def test_the_quick_start_on_another_python_prints_what_it_does_and_no_warning(ve
         pytest.skip(f"no other Python of {', '.join(SUPPORTED)} is installed here (the tests run on {sys.version.split()[0]})")
     python = installed_pythons()[version]
     repo = copy_of_the_repository(tmp_path / "textpipe")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PREFECT_API_URL")}
+    # As a user types it at a shell: not a sub-make of the `make test-slow` running this
+    # test (whose MAKELEVEL would make it print "Entering directory" first).
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PREFECT_API_URL", "MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     # The Makefile picks the first of 3.11, 3.12, 3.13 that runs. The earlier versions are
     # shadowed by commands that fail as a missing one does (or an unselected pyenv shim):
