@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -73,3 +77,22 @@ def fences(page: Path) -> list[tuple[str, str]]:
         elif language is not None:
             body.append(line)
     return blocks
+
+
+def load_script(path: Path) -> ModuleType:
+    """A bench or scripts/ file imported as a module under its file name."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def sample_output(tmp_path_factory) -> Path:
+    """What `make run` writes: one run over the sample input. Read only by the tests using it."""
+    output = tmp_path_factory.mktemp("sample-run") / "processed"
+    textpipe = str(Path(sys.executable).with_name("textpipe"))
+    done = subprocess.run([textpipe, "run", "--input", str(RAW), "--output", str(output)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return output

@@ -10,7 +10,6 @@ copies of them (bench/stories_quality.py's edits) under other publishers.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -28,18 +27,14 @@ import pytest
 from textpipe import store
 from textpipe.terms import article_terms
 
-from conftest import BBC, ROOT
+from conftest import BBC, ROOT, load_script
 
 TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 START = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
 
 
 def _quality():
-    spec = importlib.util.spec_from_file_location("stories_quality", ROOT / "bench" / "stories_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stories_quality"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "stories_quality.py")
 
 
 @pytest.fixture(scope="module")

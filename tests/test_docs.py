@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAW, ROOT, fences
+from conftest import ROOT, fences
 
 BIN = Path(sys.executable).parent
-TEXTPIPE = str(BIN / "textpipe")
 OUTPUT = "data/processed"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Not code: output shown as it looks, configuration files (tested where they are read).
@@ -52,14 +51,6 @@ def test_pages_with_their_own_snippet_tests_are_read_by_them():
             module = ROOT / "tests" / DEDICATED[page.name]
             assert module.exists() and page.name in module.read_text(encoding="utf-8"), \
                 f"{page.name}: its commands are said to run in tests/{DEDICATED[page.name]}, which does not read it"
-
-
-@pytest.fixture(scope="module")
-def sample_output(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("docs") / "processed"
-    done = subprocess.run([TEXTPIPE, "run", "--input", str(RAW), "--output", str(output)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return output
 
 
 def _here(page: Path) -> bool:

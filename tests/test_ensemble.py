@@ -3,9 +3,7 @@ fits, scores stay in [-1, 1], and the pipeline stores them exactly where VADER's
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,15 +15,11 @@ from textpipe.ensemble import WEIGHTS, EnsembleWeights, SentimentEnsemble, artic
 from textpipe.records import RawArticle
 from textpipe.sentiment import FastVader
 
-from conftest import BBC, ROOT, SHARED
+from conftest import BBC, ROOT, SHARED, load_script
 
 
 def _fit_script():
-    spec = importlib.util.spec_from_file_location("fit_sentiment_ensemble", ROOT / "scripts" / "fit_sentiment_ensemble.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "fit_sentiment_ensemble.py")
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,14 @@ bench/quality_floors.json, and the gate's own measures behave as documented."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 def _gate():
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "bench" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "quality.py")
 
 
 quality = _gate()

@@ -8,32 +8,20 @@ empty must still read as a table with its columns.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from textpipe import store
 
-from conftest import RAW, ROOT
+from conftest import ROOT
 
-TEXTPIPE = str(Path(sys.executable).with_name("textpipe"))
 README_OUTPUT = "data/processed"
 
 
 def _snippets_section() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     return readme.split("## What you get", 1)[1].split("\n## ", 1)[0]
-
-
-@pytest.fixture(scope="module")
-def sample_output(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("readme") / "processed"
-    done = subprocess.run([TEXTPIPE, "run", "--input", str(RAW), "--output", str(output)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return output
 
 
 def test_every_dataset_of_the_sample_run_reads_with_its_columns(sample_output):

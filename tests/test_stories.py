@@ -4,11 +4,9 @@ precision and recall on edited BBC copies meet their targets."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,8 @@ from textpipe import stories, store
 from textpipe.errors import OutputError
 from textpipe.resources import stop_words
 from textpipe.tokenize import normalize_terms
+
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 BBC = ROOT.parent / "shared" / "corpora" / "bbc"
@@ -40,11 +40,7 @@ def _terms(text: str) -> list[str]:
 
 
 def _quality_script():
-    spec = importlib.util.spec_from_file_location("stories_quality", ROOT / "bench" / "stories_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stories_quality"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "stories_quality.py")
 
 
 def test_the_sketch_is_datasketchs_minhash_of_the_shingles():
