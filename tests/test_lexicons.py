@@ -41,6 +41,7 @@ EDGE_CASES = [
     "ΣΑΣ ΟΔΟΣ σοφός, naïve cover-up",
     "END-OF-SENTENCE good END-OF-SENTENCE. bad",
     "The film was GOOD!!! The plot was BAD???",
+    "An exodus, xoxo and XOXO, 38D, good_bad, GOOD_, goodness, Good2 and naïveté",
 ]
 
 

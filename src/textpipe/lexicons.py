@@ -16,17 +16,18 @@ import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain, compress, count
 from operator import itemgetter
 
 from nltk.sentiment.vader import VaderConstants
 
 _MEMO_LIMIT = 200_000
 # Fields of the per-token memo entries, read in C over a whole sentence at once.
-_PIECES, _INNER, _FIRST_CHAR, _LAST_CHAR = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
-_FOUND, _SECONDS, _NEGATION = itemgetter(1), itemgetter(2), itemgetter(3)
+_PIECES, _INNER, _FIRST_CHAR, _LAST_CHAR, _ASSESSED = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(5)
+_FOUND, _SECONDS, _NEGATION, _COUNTS = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
 _N_SCALAR = VaderConstants.N_SCALAR
 _STRIP = string.punctuation + "‘’“”"
+_WORD = re.compile(r"\w+")
 
 
 class _Memo(dict):  # type: ignore[type-arg]
@@ -98,11 +99,15 @@ class FastPattern:
                     )
         self._tokens = _Memo(self._split)
 
-    def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...]]:
+    def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool]:
         """pattern's `find_tokens` for one whitespace-separated token: its pieces
         lowercased, whether two of them sit like emoticon characters, the first and
-        last character, and the pieces as written. Pieces that are pattern's
+        last character, the pieces as written, and whether `_assess` can stop at one
+        of them (a lexicon word, negation, emoticon or "!"). Pieces that are pattern's
         end-of-sentence marker are left out, as pattern leaves them out."""
+        if raw.isalnum():  # most tokens: nothing below applies to them, they are their own piece
+            lowered = (raw.lower(),)
+            return (lowered, False, raw[0], raw[-1], (raw,), not self._relevant.isdisjoint(lowered))
         text = raw
         for old, new in self._replacements:
             text = old.sub(new, text)
@@ -115,7 +120,8 @@ class FastPattern:
         kept = tuple(piece for piece in pieces if piece != eos)
         inner = any((a[-1], b[0]) in self._faces_at for a, b in zip(kept, kept[1:]))
         first, last = (kept[0][0], kept[-1][-1]) if kept else ("", "")
-        return (tuple(piece.lower() for piece in kept), inner, first, last, kept)
+        lowered = tuple(piece.lower() for piece in kept)
+        return (lowered, inner, first, last, kept, not self._relevant.isdisjoint(lowered))
 
     def _split_punctuation(self, t: str, out: list[str]) -> None:
         # pattern's loop, statement for statement (its order decides "...", "." and abbreviations).
@@ -142,7 +148,8 @@ class FastPattern:
         out.extend(reversed(tail))
 
     def _words(self, text: str, raws: list[str] | None = None) -> list[str] | None:
-        """The lowercase words pattern assesses, or None when only the library can tell.
+        """The lowercase words pattern assesses, from the first token with a word
+        `_assess` stops at (empty if none has one), or None when only the library can tell.
 
         pattern splits sentences (at "." "!" "?" and blank lines) only to run two
         regular expressions per sentence, which join tokens back into an emoticon or
@@ -161,7 +168,12 @@ class FastPattern:
         ):
             if self._joins_emoticon(raws):
                 return None
-        return list(chain.from_iterable(map(_PIECES, items)))
+        # Until the first word `_assess` stops at, nothing is pending and every word is
+        # passed over: the words from that token on are all it needs.
+        start = next(compress(count(), map(_ASSESSED, items)), None)
+        if start is None:
+            return []
+        return list(chain.from_iterable(map(_PIECES, items[start:] if start else items)))
 
     def _joins_emoticon(self, raws: list[str]) -> bool:
         """Whether some emoticon, spaces allowed between its characters, spans two
@@ -180,7 +192,7 @@ class FastPattern:
         words = self._words(text, raws)
         if words is None:
             return float(self._library(text)[0])
-        return self._assess(words)
+        return self._assess(words) if words else 0.0
 
     def _assess(self, words: list[str]) -> float:
         # pattern's `Sentiment.assessments` for untagged words, keeping only what
@@ -245,10 +257,13 @@ class FastAfinn:
 
     def __init__(self) -> None:
         from afinn import Afinn
+        from afinn.afinn import LANGUAGE_TO_FILENAME
 
         self._library = Afinn(emoticons=True)
         self._pattern = self._library._pattern
         self.lexicon: dict[str, int] = dict(self._library._dict)
+        # Entries matched only at word boundaries (the emoticons are matched anywhere).
+        self._word_entries = frozenset(self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["en"])))
         # Entries with a space can span tokens: first word -> second words that follow it.
         self._phrases: dict[str, tuple[str, ...]] = {}
         for entry in self.lexicon:
@@ -258,16 +273,25 @@ class FastAfinn:
         self._phrase_starts = tuple(self._phrases)
         self._tokens = _Memo(self._token)
 
-    def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]:
+    def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]:
         """(lowercased, entries found in it alone, second words a multi-word entry
-        starting at its end would need next, whether it is a negation)."""
+        starting at its end would need next, whether it is a negation, whether it
+        counts at all: has an entry or is a negation)."""
         lower = raw.lower()
         seconds: tuple[str, ...] | None = None
         if lower.endswith(self._phrase_starts):
             seconds = tuple(second for first, rest in self._phrases.items() if lower.endswith(first) for second in rest)
-        return (lower, tuple(self._pattern.findall(lower)), seconds, is_negation(raw))
+        if _WORD.fullmatch(lower) and "x" not in lower and "8" not in lower:
+            # The library's regex (~16 microseconds a token) can only match such a token
+            # whole: inside it are no word boundaries, and the emoticons it could hold
+            # without one ("xo", "xd", "8d") need an x or an 8.
+            found: tuple[str, ...] = (lower,) if lower in self._word_entries else ()
+        else:
+            found = tuple(self._pattern.findall(lower))
+        negation = is_negation(raw)
+        return (lower, found, seconds, negation, bool(found) or negation)
 
-    def _facts(self, text: str, raws: list[str] | None = None) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None, bool]] | None:
+    def _facts(self, text: str, raws: list[str] | None = None) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]] | None:
         """Per whitespace token its facts; None when a multi-word entry may span two
         tokens (then only a scan of the whole text finds what the library finds).
 
@@ -316,14 +340,15 @@ class FastAfinn:
         if facts is None:
             facts = list(map(self._tokens.__getitem__, raws))
             found = [(match.valence, match.token_index) for match in self.matches(text)]
+            negations = list(compress(range(len(facts)), map(_NEGATION, facts)))
         else:
+            # Most tokens have neither an entry nor a negation: only those that do are read.
+            counting = list(compress(range(len(facts)), map(_COUNTS, facts)))
+            if not counting:
+                return 0.0, False
             lexicon = self.lexicon
-            found = [
-                (lexicon[entry], index)
-                for index in compress(range(len(facts)), map(_FOUND, facts))
-                for entry in facts[index][1]
-            ]
-        negations = list(compress(range(len(facts)), map(_NEGATION, facts)))
+            found = [(lexicon[entry], index) for index in counting for entry in facts[index][1]]
+            negations = [index for index in counting if facts[index][3]]
         if not found:
             return 0.0, bool(negations)
         total = 0.0
