@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             titles = [len(normalize_terms(t, stop_words())) for t in articles.column("title").to_pylist()]
             timed("  of which: sketch", sketch_columns, articles.column("terms"), titles)
             # The scorers are built once per process, as each worker does (pipeline's lru_caches).
-            articles, sentences = timed("sentiment (VADER and the ensemble)", pipeline.score_sentiment, articles, sentences, pipeline._scorer(), "en", pipeline._ensemble())
+            articles, sentences = timed("sentiment (VADER and the ensemble)", pipeline.score_sentiment, articles, sentences, "en", pipeline._scorer())
             mentions = timed("terms: mentions per article (in the sentiment stage)", mention_table, articles, sentences, "en")
             article_paths.append(store.write_staged(staging / f"articles-{index}.arrow", articles))
             mention_paths.append(store.write_staged(staging / f"mentions-{index}.arrow", mentions))

@@ -1,10 +1,12 @@
 """What the ensemble score adds to the sentiment stage, per BBC sentence (one core).
 
 Run from the repository root: `python bench/sentiment_speed.py [--repeat 3]`.
-Times the stage's per-sentence work as it was (FastVader) and as it is (FastVader, then
-the ensemble from the same text and compound), over every BBC sentence with warm
-memos, as a long run has them; the best of --repeat passes, in CPU seconds of this
-process. Also times building the scorers, which each worker process does once.
+Times the stage's per-sentence work as it was before the ensemble (FastVader), with
+each scorer run on its own (FastVader, then the ensemble from the same text and
+compound), and as the stage runs it (`SentenceScorer`: one split and one memo for
+all three), over every BBC sentence: first sight (empty memos, as a worker's first
+batch) and warm (as a long run has them, the best of --repeat passes); CPU seconds
+of this process. Also times building the scorers, which each worker does once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from textpipe.ensemble import SentimentEnsemble
+from textpipe.ensemble import SentenceScorer, SentimentEnsemble
 from textpipe.resources import sentence_splitter
 from textpipe.sentiment import FastVader
 
@@ -42,28 +44,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sentences = bbc_sentences(args.corpus)
     started = time.process_time()
-    vader = FastVader()
-    vader_build = time.process_time() - started
-    started = time.process_time()
-    ensemble = SentimentEnsemble()
-    ensemble_build = time.process_time() - started
+    vader, ensemble = FastVader(), SentimentEnsemble()
+    build = time.process_time() - started
+    scorer = SentenceScorer()
 
     def vader_only() -> None:
         for s in sentences:
             vader.score(s)
 
-    def vader_and_ensemble() -> None:
+    def each_alone() -> None:
         for s in sentences:
             ensemble.score(s, vader.score(s).compound)
 
-    vader_and_ensemble()  # warms both memos, as a long run would
-    before = best_cpu_seconds(vader_only, args.repeat)
-    after = best_cpu_seconds(vader_and_ensemble, args.repeat)
+    def one_pass() -> None:
+        for s in sentences:
+            scorer.score(s)
+
+    first_sight = {name: best_cpu_seconds(work, 1) for name, work in (("vader", vader_only), ("alone", each_alone), ("one pass", one_pass))}
+    warm = {name: best_cpu_seconds(work, args.repeat) for name, work in (("vader", vader_only), ("alone", each_alone), ("one pass", one_pass))}
     n = len(sentences)
-    print(f"{n:,} BBC sentences, best of {args.repeat}, CPU time of one process")
-    print(f"VADER only (the stage before):  {before / n * 1e6:6.1f} us/sentence")
-    print(f"VADER + ensemble (the stage now): {after / n * 1e6:6.1f} us/sentence (+{(after - before) / n * 1e6:.1f} us, x{after / before:.2f})")
-    print(f"building the scorers, once per worker: FastVader {vader_build:.2f} s, SentimentEnsemble {ensemble_build:.2f} s")
+    print(f"{n:,} BBC sentences, CPU time of one process, us/sentence (first sight / warm, best of {args.repeat})")
+    for name, label in (("vader", "VADER only (before the ensemble)"), ("alone", "VADER, then the ensemble, each alone"), ("one pass", "VADER and the ensemble in one pass (the stage)")):
+        extra = "" if name == "vader" else f"  (x{first_sight[name] / first_sight['vader']:.2f} / x{warm[name] / warm['vader']:.2f} VADER only)"
+        print(f"{label:48s} {first_sight[name] / n * 1e6:6.1f} / {warm[name] / n * 1e6:6.1f}{extra}")
+    print(f"building the scorers, once per worker: {build:.2f} s")
     return 0
 
 

@@ -37,7 +37,6 @@ def _warm_up() -> None:
     tokenize._sentence_splitter()
     resources.stop_words()
     pipeline._scorer()
-    pipeline._ensemble()
     gc.freeze()  # the forkserver's imports and the warmed caches live as long as the worker
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
     gc.enable()

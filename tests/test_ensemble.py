@@ -81,7 +81,7 @@ def test_pipeline_stores_the_ensemble_where_vader_scores_and_nowhere_else(bbc_te
     cleaned = [clean_article(a) for a in [*english, german]]
     table = pipeline.articles_table(cleaned, "r1", datetime.now(UTC))
     articles, sentences = pipeline.tokenize_articles(table)
-    articles, sentences = pipeline.score_sentiment(articles, sentences, FastVader(), "en")
+    articles, sentences = pipeline.score_sentiment(articles, sentences, "en")
     compound = sentences.column("compound").to_pylist()
     combined = sentences.column("ensemble").to_pylist()
     assert [c is None for c in compound] == [e is None for e in combined]
@@ -106,3 +106,49 @@ def test_bbc_articles_get_scores_of_both_signs(ensemble):
         for sentence in path.read_text(encoding="utf-8").split(". "):
             scores.append(ensemble.score(sentence, vader.polarity_scores(sentence)["compound"]))
     assert min(scores) < -0.2 and max(scores) > 0.2
+
+
+def _reference_negated_score(text: str, library) -> tuple[float, bool]:
+    """AFINN's own regex over the whole text, then VADER's three-token negation rule,
+    written plainly: what `FastAfinn.negated_score` must equal."""
+    from textpipe.lexicons import is_negation
+
+    raws = text.split()
+    collapsed = " ".join(raw.lower() for raw in raws)
+    negations = [index for index, raw in enumerate(raws) if is_negation(raw)]
+    total = 0.0
+    for match in library._pattern.finditer(collapsed):
+        index = collapsed.count(" ", 0, match.start())
+        valence = library._dict[match.group(0)]
+        total += valence * -0.74 if any(index - 3 <= at < index for at in negations) else valence
+    return total, bool(negations)
+
+
+_TEXTS = [
+    "It does not work, and it is not good; some kind of bad luck, no fun at all.",
+    "Great :) and sad :( and XD, an exodus of xoxo, 38D and <3, cover-up and self-confident.",
+    "The film was GOOD!!! But the plot was never really bad, kind of nice though.",
+    "He can't stand it. She isn't happy. They don't like the cool stuff.",
+    "",
+]
+
+
+def test_one_pass_scorer_gives_each_scorers_own_numbers(bbc_texts):
+    """`SentenceScorer` (one split, one memo for all three) against FastVader, the
+    ensemble and a plain AFINN-regex reference, each run on its own."""
+    from afinn import Afinn
+
+    from textpipe.ensemble import SentenceScorer
+    from textpipe.resources import sentence_splitter
+
+    splitter = sentence_splitter()
+    texts = [s for _, _, text in bbc_texts for p in text.split("\n\n") for s in splitter.tokenize(p)] + _TEXTS
+    texts += [r.text for r in read_ratings(SHARED / "ratings" / "movieReviewSnippets_GroundTruth.txt")[:1500]]
+    assert len(texts) > 3000
+    vader, ensemble, scorer, library = FastVader(), SentimentEnsemble(), SentenceScorer(), Afinn(emoticons=True)
+    for _pass in range(2):  # first sight of each token, then from the memo
+        for text in texts:
+            alone = vader.score(text)
+            assert scorer.score(text) == (alone, ensemble.score(text, alone.compound)), text
+    for text in texts[::3]:
+        assert ensemble.afinn.negated_score(text) == _reference_negated_score(text, library), text

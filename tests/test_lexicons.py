@@ -42,6 +42,7 @@ EDGE_CASES = [
     "END-OF-SENTENCE good END-OF-SENTENCE. bad",
     "The film was GOOD!!! The plot was BAD???",
     "An exodus, xoxo and XOXO, 38D, good_bad, GOOD_, goodness, Good2 and naïveté",
+    "GlaxoSmithKline, (cover-up) well-being's, 'can't' and xo.",
 ]
 
 

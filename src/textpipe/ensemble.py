@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from textpipe.lexicons import FastAfinn, FastPattern
+from operator import itemgetter
+
+from textpipe.lexicons import FastAfinn, FastPattern, TokenMemo
+from textpipe.sentiment import FastVader, SentenceSentiment
 
 # VADER's normalisation of a sum of valences into (-1, 1), applied to AFINN's sum.
 AFINN_ALPHA = 15.0
@@ -76,14 +79,50 @@ class SentimentEnsemble:
         """`combine(features(text, vader_compound))`, without building the features object."""
         raws = text.split()
         afinn_sum, has_negation = self.afinn.negated_score(text, raws)
+        return self._combine(vader_compound, self.pattern.polarity(text, raws), afinn_sum, has_negation)
+
+    def _combine(self, vader_compound: float, pattern: float, afinn_sum: float, has_negation: bool) -> float:
         w = self.weights
         raw = (
             w.vader * vader_compound
-            + w.pattern * self.pattern.polarity(text, raws)
+            + w.pattern * pattern
             + w.afinn * (afinn_sum / math.sqrt(afinn_sum * afinn_sum + AFINN_ALPHA))
             + (w.negation if has_negation else 0.0)
         )
         return min(1.0, max(-1.0, raw))
+
+
+_VADER_FACTS, _PATTERN_FACTS, _AFINN_FACTS = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+class SentenceScorer:
+    """VADER's scores and the ensemble score of a sentence, from one pass over its tokens.
+
+    The same numbers as `FastVader.score(text)` and `SentimentEnsemble.score(text,
+    compound)` (a test compares them), at about two thirds of their cost: the text is
+    split once, and each distinct token is looked up once, in one memo holding what all
+    three scorers read from it.
+    """
+
+    def __init__(self, vader: FastVader | None = None, ensemble: SentimentEnsemble | None = None) -> None:
+        self.vader = vader if vader is not None else FastVader()
+        self.ensemble = ensemble if ensemble is not None else SentimentEnsemble()
+        vader_facts, pattern_facts, afinn_facts = self.vader.token_facts, self.ensemble.pattern.token_facts, self.ensemble.afinn.token_facts
+        self._tokens = TokenMemo(lambda raw: (vader_facts(raw) if len(raw) > 1 else None, pattern_facts(raw), afinn_facts(raw)))
+
+    def score(self, text: str) -> tuple[SentenceSentiment, float]:
+        raws = text.split()
+        facts = list(map(self._tokens.__getitem__, raws))
+        # VADER drops tokens of one character; they have no VADER facts.
+        vader = self.vader.scores_from_facts(text, list(filter(None, map(_VADER_FACTS, facts))))
+        compound = vader["compound"]
+        ensemble = self.ensemble
+        afinn_sum, has_negation = ensemble.afinn.negated_score(text, raws, list(map(_AFINN_FACTS, facts)))
+        pattern = ensemble.pattern.polarity(text, raws, list(map(_PATTERN_FACTS, facts)))
+        return (
+            SentenceSentiment(vader["neg"], vader["neu"], vader["pos"], compound),
+            ensemble._combine(compound, pattern, afinn_sum, has_negation),
+        )
 
 
 def article_ensemble(scores: Sequence[float]) -> float | None:

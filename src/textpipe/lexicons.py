@@ -30,7 +30,7 @@ _STRIP = string.punctuation + "‘’“”"
 _WORD = re.compile(r"\w+")
 
 
-class _Memo(dict):  # type: ignore[type-arg]
+class TokenMemo(dict):  # type: ignore[type-arg]
     """Per-token facts, computed by `compute` on first sight; `map(memo.__getitem__, ...)`
     then runs in C for every token seen before. Cleared when it reaches `_MEMO_LIMIT`."""
 
@@ -82,6 +82,7 @@ class FastPattern:
                 self._emoticons.setdefault(face.lower(), polarity)
         self._relevant = frozenset(self._entries) | self._negations | set(self._emoticons) | {"!", "(!)"}
         self._replacements = [(re.compile(old), new) for old, new in pattern.replacements.items()]
+        self._replacements_need_apostrophe = all("'" in old for old in pattern.replacements)
         self._replace_keys = frozenset(pattern.replacements)
         self._lead = tuple(pattern.PUNCTUATION.replace(".", ""))
         self._trail = self._lead + (".",)
@@ -97,7 +98,7 @@ class FastPattern:
                     self._faces_at.setdefault((face[gap], face[gap + 1]), []).append(
                         (re.compile(f"{before}\\Z"), re.compile(after))
                     )
-        self._tokens = _Memo(self._split)
+        self._tokens = TokenMemo(self._split)
 
     def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool]:
         """pattern's `find_tokens` for one whitespace-separated token: its pieces
@@ -109,8 +110,9 @@ class FastPattern:
             lowered = (raw.lower(),)
             return (lowered, False, raw[0], raw[-1], (raw,), not self._relevant.isdisjoint(lowered))
         text = raw
-        for old, new in self._replacements:
-            text = old.sub(new, text)
+        if "'" in text or not self._replacements_need_apostrophe:  # each of pattern's ("'s", "n't", ...) has one
+            for old, new in self._replacements:
+                text = old.sub(new, text)
         for quote in ("“", "”", "‘", "’", "'", '"'):
             text = text.replace(quote, f" {quote} ")
         pieces: list[str] = []
@@ -147,7 +149,11 @@ class FastPattern:
             out.append(t)
         out.extend(reversed(tail))
 
-    def _words(self, text: str, raws: list[str] | None = None) -> list[str] | None:
+    def token_facts(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool]:
+        """What `polarity` reads from one whitespace token (see `_split`). Not memoised."""
+        return self._split(raw)
+
+    def _words(self, text: str, raws: list[str] | None = None, items: list[tuple] | None = None) -> list[str] | None:
         """The lowercase words pattern assesses, from the first token with a word
         `_assess` stops at (empty if none has one), or None when only the library can tell.
 
@@ -158,15 +164,15 @@ class FastPattern:
         """
         if "(" in text and "!" in text:
             return None
-        raws = text.split() if raws is None else raws
-        items = list(map(self._tokens.__getitem__, raws))
+        if items is None:
+            items = list(map(self._tokens.__getitem__, text.split() if raws is None else raws))
         # Any two adjacent pieces placed like emoticon characters, inside a token or
         # across two; a token left empty (an end-of-sentence marker) ends pattern's
         # sentence, across which nothing is joined.
         if any(map(_INNER, items)) or not self._faces_at.keys().isdisjoint(
             zip(map(_LAST_CHAR, items), map(_FIRST_CHAR, items[1:]))
         ):
-            if self._joins_emoticon(raws):
+            if self._joins_emoticon(items):
                 return None
         # Until the first word `_assess` stops at, nothing is pending and every word is
         # passed over: the words from that token on are all it needs.
@@ -175,21 +181,21 @@ class FastPattern:
             return []
         return list(chain.from_iterable(map(_PIECES, items[start:] if start else items)))
 
-    def _joins_emoticon(self, raws: list[str]) -> bool:
+    def _joins_emoticon(self, items: list[tuple]) -> bool:
         """Whether some emoticon, spaces allowed between its characters, spans two
         adjacent pieces (across sentence ends too, so this may say yes when pattern
         would not, never the reverse)."""
-        known = self._tokens
-        pieces = [piece for raw in raws for piece in known[raw][4]]
+        pieces = [piece for item in items for piece in item[4]]
         for j in range(len(pieces) - 1):
             for before, after in self._faces_at.get((pieces[j][-1], pieces[j + 1][0]), ()):
                 if before.search(" ".join(pieces[max(0, j - 5) : j + 1])) and after.match(" ".join(pieces[j + 1 : j + 7])):
                     return True
         return False
 
-    def polarity(self, text: str, raws: list[str] | None = None) -> float:
-        """`TextBlob(text).sentiment.polarity`; `raws` may pass `text.split()` if the caller has it."""
-        words = self._words(text, raws)
+    def polarity(self, text: str, raws: list[str] | None = None, items: list[tuple] | None = None) -> float:
+        """`TextBlob(text).sentiment.polarity`. A caller that has them may pass `raws`,
+        `text.split()`, or `items`, the `token_facts` of each of those."""
+        words = self._words(text, raws, items)
         if words is None:
             return float(self._library(text)[0])
         return self._assess(words) if words else 0.0
@@ -262,8 +268,13 @@ class FastAfinn:
         self._library = Afinn(emoticons=True)
         self._pattern = self._library._pattern
         self.lexicon: dict[str, int] = dict(self._library._dict)
-        # Entries matched only at word boundaries (the emoticons are matched anywhere).
-        self._word_entries = frozenset(self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["en"])))
+        # Word entries of word characters only; the others (emoticons, matched anywhere,
+        # and entries such as "cover-up" or "can't") are found by the library's regex.
+        words = self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["en"]))
+        self._plain_entries = frozenset(entry for entry in words if _WORD.fullmatch(entry))
+        emoticons = self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["emoticons"]))
+        unusual = sorted({*emoticons, *(entry for entry in words if entry not in self._plain_entries)}, key=len, reverse=True)
+        self._unusual = re.compile("|".join(map(re.escape, unusual)))
         # Entries with a space can span tokens: first word -> second words that follow it.
         self._phrases: dict[str, tuple[str, ...]] = {}
         for entry in self.lexicon:
@@ -271,7 +282,7 @@ class FastAfinn:
             if len(words) > 1:
                 self._phrases[words[0]] = (*self._phrases.get(words[0], ()), words[1])
         self._phrase_starts = tuple(self._phrases)
-        self._tokens = _Memo(self._token)
+        self._tokens = TokenMemo(self._token)
 
     def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]:
         """(lowercased, entries found in it alone, second words a multi-word entry
@@ -281,17 +292,21 @@ class FastAfinn:
         seconds: tuple[str, ...] | None = None
         if lower.endswith(self._phrase_starts):
             seconds = tuple(second for first, rest in self._phrases.items() if lower.endswith(first) for second in rest)
-        if _WORD.fullmatch(lower) and "x" not in lower and "8" not in lower:
-            # The library's regex (~16 microseconds a token) can only match such a token
-            # whole: inside it are no word boundaries, and the emoticons it could hold
-            # without one ("xo", "xd", "8d") need an x or an 8.
-            found: tuple[str, ...] = (lower,) if lower in self._word_entries else ()
+        if self._unusual.search(lower) is None:
+            # Without an emoticon or an entry holding a non-word character, what the
+            # library's regex (~16 microseconds a token) matches is an entry of word
+            # characters between word boundaries: one of the token's runs of them, whole.
+            found: tuple[str, ...] = tuple(filter(self._plain_entries.__contains__, _WORD.findall(lower)))
         else:
             found = tuple(self._pattern.findall(lower))
         negation = is_negation(raw)
         return (lower, found, seconds, negation, bool(found) or negation)
 
-    def _facts(self, text: str, raws: list[str] | None = None) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]] | None:
+    def token_facts(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]:
+        """What `negated_score` reads from one whitespace token (see `_token`). Not memoised."""
+        return self._token(raw)
+
+    def _facts(self, text: str, raws: list[str] | None = None, facts: list[tuple] | None = None) -> list[tuple] | None:
         """Per whitespace token its facts; None when a multi-word entry may span two
         tokens (then only a scan of the whole text finds what the library finds).
 
@@ -300,12 +315,11 @@ class FastAfinn:
         word boundaries at a token's ends are the same whether a space or the string's
         end lies beyond, so without a spanning entry the matches are those of each token.
         """
-        raws = text.split() if raws is None else raws
-        facts = list(map(self._tokens.__getitem__, raws))
-        if any(map(_SECONDS, facts)):
-            for index, fact in enumerate(facts[:-1]):
-                if fact[2] is not None and facts[index + 1][0].startswith(fact[2]):
-                    return None
+        if facts is None:
+            facts = list(map(self._tokens.__getitem__, text.split() if raws is None else raws))
+        for index in compress(range(len(facts) - 1), map(_SECONDS, facts)):
+            if facts[index + 1][0].startswith(facts[index][2]):
+                return None
         return facts
 
     def matches(self, text: str) -> list[AfinnMatch]:
@@ -328,15 +342,16 @@ class FastAfinn:
         """Sum of the valences found: `Afinn(emoticons=True).score(text)`."""
         return float(sum(match.valence for match in self.matches(text)))
 
-    def negated_score(self, text: str, raws: list[str] | None = None) -> tuple[float, bool]:
+    def negated_score(self, text: str, raws: list[str] | None = None, facts: list[tuple] | None = None) -> tuple[float, bool]:
         """AFINN's sum with VADER's negation rule, and whether the text has a negation.
 
         A valence is multiplied by VADER's N_SCALAR (-0.74) when one of the three tokens
         before its own is a negation ("not good", "never really liked"): AFINN itself
-        has no negation rule, only a few entries such as "not good".
+        has no negation rule, only a few entries such as "not good". `raws` and `facts`:
+        as for `FastPattern.polarity`.
         """
         raws = text.split() if raws is None else raws
-        facts = self._facts(text, raws)
+        facts = self._facts(text, raws, facts)
         if facts is None:
             facts = list(map(self._tokens.__getitem__, raws))
             found = [(match.valence, match.token_index) for match in self.matches(text)]

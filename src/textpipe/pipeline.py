@@ -30,8 +30,7 @@ from textpipe.records import RawArticle, Reject, RejectReason
 # worker processes) never needs them, and a rerun with nothing new stays quick.
 if TYPE_CHECKING:
     from textpipe.clean import CleanArticle
-    from textpipe.ensemble import SentimentEnsemble
-    from textpipe.sentiment import FastVader
+    from textpipe.ensemble import SentenceScorer
     from textpipe.topics import TopicModel
 
 # Columns of a staged article table before analysis: the articles schema minus
@@ -218,15 +217,13 @@ def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
     return articles, pa.Table.from_pydict(sentence_columns, schema=unscored)
 
 
-def score_sentiment(
-    articles: pa.Table, sentences: pa.Table, scorer: FastVader, language: str, ensemble: SentimentEnsemble | None = None
-) -> tuple[pa.Table, pa.Table]:
+def score_sentiment(articles: pa.Table, sentences: pa.Table, language: str, scorer: SentenceScorer | None = None) -> tuple[pa.Table, pa.Table]:
     """VADER and the ensemble score per sentence of articles in `language`; others keep
     null scores. Adds article means and VADER's label."""
-    from textpipe.ensemble import SentimentEnsemble, article_ensemble
+    from textpipe.ensemble import SentenceScorer, article_ensemble
     from textpipe.sentiment import SentenceSentiment, article_sentiment
 
-    ensemble = ensemble if ensemble is not None else SentimentEnsemble()
+    scorer = scorer if scorer is not None else SentenceScorer()
     scored_languages = dict(zip(articles.column("article_id").to_pylist(), articles.column("language").to_pylist(), strict=True))
     per_article: dict[str, list[SentenceSentiment]] = {}
     per_article_ensemble: dict[str, list[float]] = {}
@@ -235,10 +232,9 @@ def score_sentiment(
         if scored_languages.get(article_id) != language:
             neg.append(None), neu.append(None), pos.append(None), compound.append(None), combined.append(None)
             continue
-        score = scorer.score(text)
+        score, sentence_ensemble = scorer.score(text)
         per_article.setdefault(article_id, []).append(score)
         neg.append(score.neg), neu.append(score.neu), pos.append(score.pos), compound.append(score.compound)
-        sentence_ensemble = ensemble.score(text, score.compound)
         per_article_ensemble.setdefault(article_id, []).append(sentence_ensemble)
         combined.append(sentence_ensemble)
     for name, values in (("compound", compound), ("pos", pos), ("neg", neg), ("neu", neu), ("ensemble", combined)):
@@ -423,28 +419,16 @@ def topic_rows(model: TopicModel) -> list[dict]:
 _SCORERS_BUILT = threading.Lock()
 
 
-def _scorer() -> FastVader:
+def _scorer() -> SentenceScorer:
     with _SCORERS_BUILT:
         return _build_scorer()
 
 
-def _ensemble() -> SentimentEnsemble:
-    with _SCORERS_BUILT:
-        return _build_ensemble()
-
-
 @lru_cache(maxsize=1)
-def _build_scorer() -> FastVader:
-    from textpipe.sentiment import FastVader
+def _build_scorer() -> SentenceScorer:
+    from textpipe.ensemble import SentenceScorer
 
-    return FastVader()
-
-
-@lru_cache(maxsize=1)
-def _build_ensemble() -> SentimentEnsemble:
-    from textpipe.ensemble import SentimentEnsemble
-
-    return SentimentEnsemble()
+    return SentenceScorer()
 
 
 def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int,
@@ -483,7 +467,7 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
     (`textpipe.terms.mention_table`); returns (articles, sentences, mentions, n_sentences scored)."""
     from textpipe.terms import mention_table
 
-    articles, sentences = score_sentiment(store.read_staged(articles_path), store.read_staged(sentences_path), _scorer(), language, _ensemble())
+    articles, sentences = score_sentiment(store.read_staged(articles_path), store.read_staged(sentences_path), language, _scorer())
     return (
         store.write_staged(articles_path.with_name(f"scored-{index:05d}.arrow"), articles),
         store.write_staged(sentences_path.with_name(f"scored-sentences-{index:05d}.arrow"), sentences),

@@ -11,6 +11,8 @@ import math
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 
 from nltk.sentiment.vader import VaderConstants
 
@@ -27,6 +29,8 @@ _N_SCALAR = _C.N_SCALAR
 _PUNCTUATION = frozenset(string.punctuation)
 _PUNC_LIST = frozenset(_C.PUNC_LIST)
 _SO_THIS = ("so", "this")
+# Fields of `FastVader.token_facts`, read in C over a whole sentence at once.
+_WORD, _LOWER, _UPPER, _IN_LEXICON = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(6)
 
 
 def _multiword(table: Mapping[str, float]) -> dict[tuple[str, ...], float]:
@@ -37,6 +41,7 @@ def _multiword(table: Mapping[str, float]) -> dict[tuple[str, ...], float]:
 
 _IDIOMS = _multiword(_C.SPECIAL_CASE_IDIOMS)
 _BOOSTER_BIGRAMS = frozenset(key for key in _multiword(_C.BOOSTER_DICT) if len(key) == 2)
+_IDIOM_ENDS = frozenset(key[-1] for key in (*_IDIOMS, *_BOOSTER_BIGRAMS))
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 
@@ -120,19 +125,27 @@ class FastVader:
         self.lexicon: Mapping[str, float] = nltk_vader().lexicon if lexicon is None else lexicon
         self._least_negates = "least" not in self.lexicon
         self._cache_size = cache_size
-        self._tokens: dict[str, tuple[str, str, bool, float | None, float | None, bool]] = {}
+        self._tokens: dict[str, tuple[str, str, bool, float | None, float | None, bool, bool]] = {}
 
-    def _token(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool]:
+    def token_facts(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool]:
+        """What VADER reads from one whitespace token of two or more characters:
+        (word, lowercase, all capitals, valence, booster, negation, in the lexicon).
+        Not memoised."""
         word = _strip_punctuation(raw)
         lower = word.lower()
-        facts = (
+        valence = self.lexicon.get(lower)
+        return (
             word,
             lower,
             word.isupper(),
-            self.lexicon.get(lower),
+            valence,
             _C.BOOSTER_DICT.get(lower),
             lower in _C.NEGATE or "n't" in lower,
+            valence is not None,
         )
+
+    def _token(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool]:
+        facts = self.token_facts(raw)
         if len(self._tokens) >= self._cache_size:
             self._tokens.clear()
         self._tokens[raw] = facts
@@ -141,10 +154,14 @@ class FastVader:
     def polarity_scores(self, text: str) -> dict[str, float]:
         """Same keys and values as NLTK's `SentimentIntensityAnalyzer.polarity_scores(text)`."""
         known = self._tokens
-        facts = [known.get(raw) or self._token(raw) for raw in text.split() if len(raw) > 1]
+        return self.scores_from_facts(text, [known.get(raw) or self._token(raw) for raw in text.split() if len(raw) > 1])
+
+    def scores_from_facts(self, text: str, facts: list[tuple]) -> dict[str, float]:
+        """`polarity_scores(text)` from the `token_facts` of its whitespace tokens of two
+        or more characters, in order (VADER drops one-character tokens)."""
         if not facts:
             return dict(_EMPTY)
-        hits = [j for j, fact in enumerate(facts) if fact[3] is not None]
+        hits = list(compress(range(len(facts)), map(_IN_LEXICON, facts)))
         if not hits:
             return dict(_NEUTRAL)
         return self._score(text, facts, hits)
@@ -158,16 +175,15 @@ class FastVader:
 
     def _score(self, text: str, facts: list[tuple], hits: list[int]) -> dict[str, float]:
         n = len(facts)
-        words = [fact[0] for fact in facts]
-        lowers = [fact[1] for fact in facts]
-        upper_count = sum(fact[2] for fact in facts)
+        words = list(map(_WORD, facts))
+        lowers = list(map(_LOWER, facts))
+        upper_count = sum(map(_UPPER, facts))
         cap_diff = 0 < n - upper_count < n
-        # NLTK scores every occurrence of a word at the position of its first occurrence.
-        first = dict(zip(reversed(words), range(n - 1, -1, -1)))
         sentiments: list[float] = [0] * n  # NLTK's neutral entries are the int 0
         valences: dict[int, float] = {}
         for j in hits:
-            i = first[words[j]]
+            # NLTK scores every occurrence of a word at the position of its first occurrence.
+            i = words.index(words[j])
             if i not in valences:
                 valences[i] = self._valence(i, facts, words, lowers, cap_diff)
             sentiments[j] = valences[i]
@@ -178,7 +194,7 @@ class FastVader:
         return self._score_valence(sentiments, hits, n, text)
 
     def _valence(self, i: int, facts: list[tuple], words: list[str], lowers: list[str], cap_diff: bool) -> float:
-        _word, lower, upper, valence, booster, _negated = facts[i]
+        _word, lower, upper, valence, booster, _negated, _hit = facts[i]
         n = len(facts)
         if booster is not None or (lower == "kind" and i < n - 1 and lowers[i + 1] == "of"):
             return 0
@@ -234,6 +250,9 @@ class FastVader:
     @staticmethod
     def _idioms_check(valence: float, words: list[str], i: int) -> float:
         w3, w2, w1, w0 = words[i - 3], words[i - 2], words[i - 1], words[i]
+        # Every test below needs an idiom's or booster bigram's last word among these.
+        if _IDIOM_ENDS.isdisjoint(words[i - 2 : i + 3]):
+            return valence
         for seq in ((w1, w0), (w2, w1, w0), (w2, w1), (w3, w2, w1), (w3, w2)):
             if seq in _IDIOMS:
                 valence = _IDIOMS[seq]
