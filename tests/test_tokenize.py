@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from textpipe.clean import normalize_text
 from textpipe.resources import stop_words
-from textpipe.tokenize import count_tokens, normalize_terms, paragraph_spans, split_sentences, tokenize_article
+from textpipe.tokenize import count_tokens, normalize_terms, paragraph_spans, split_sentences, tokenize_article, word_tokens
 
 from conftest import SAMPLE
 
@@ -105,3 +105,34 @@ def test_mojibake_check_equals_ftfy(text):
     from textpipe.clean import _is_bad
 
     assert _is_bad(text) == ftfy.badness.is_bad(text)
+
+
+def _plain_terms(text: str, words_to_drop: frozenset[str]) -> list[str]:
+    """normalize_terms written plainly, word by word, without its memo."""
+    import re
+
+    words = (w.removesuffix("'s") for w in re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", text.lower().replace("’", "'")))
+    return [w for w in words if len(w) >= 2 and w not in words_to_drop]
+
+
+def test_terms_equal_the_plain_rule_and_the_title_then_the_body(bbc_texts, monkeypatch):
+    words_to_drop = stop_words()
+    edge = ("ΟΔΟΣ Σ’s naïve it’s Bob's 's a I x2 don't O'Neill’s\x1funit\x1c", "Title\nBODY")
+    for limit in (200_000, 5):  # a memo cleared every few words gives the same terms
+        monkeypatch.setattr("textpipe.tokenize._TOKEN_MEMO_LIMIT", limit)
+        for _, title, body in [*bbc_texts[::7], ("edge", "", edge[0]), ("edge", edge[1], edge[0])]:
+            article = tokenize_article(title, body, words_to_drop)
+            assert list(article.terms) == _plain_terms(f"{title}\n{body}", words_to_drop)
+            assert article.n_title_terms == len(_plain_terms(title, words_to_drop))
+            assert normalize_terms(body, words_to_drop) == _plain_terms(body, words_to_drop)
+            assert article.n_tokens == len(word_tokens(body))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=60))
+def test_terms_equal_the_plain_rule_on_any_text(body, title):
+    words_to_drop = stop_words()
+    assert normalize_terms(body, words_to_drop) == _plain_terms(body, words_to_drop)
+    article = tokenize_article(title, body, words_to_drop)
+    assert list(article.terms) == _plain_terms(f"{title}\n{body}", words_to_drop)
+    assert article.n_tokens == count_tokens(body) == len(word_tokens(body))

@@ -181,7 +181,7 @@ def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
     signature: `textpipe.stories`); returns (articles, sentences without scores)."""
     from textpipe.resources import stop_words
     from textpipe.stories import sketch_columns
-    from textpipe.tokenize import normalize_terms, tokenize_article
+    from textpipe.tokenize import tokenize_article
 
     words_to_drop = stop_words()
     n_paragraphs, n_sentences, n_tokens, terms, n_title_terms = [], [], [], [], []
@@ -197,7 +197,7 @@ def tokenize_articles(articles: pa.Table) -> tuple[pa.Table, pa.Table]:
         n_sentences.append(len(tokenized.sentences))
         n_tokens.append(tokenized.n_tokens)
         terms.append(list(tokenized.terms))
-        n_title_terms.append(len(normalize_terms(title, words_to_drop)))
+        n_title_terms.append(tokenized.n_title_terms)
         for span in tokenized.sentences:
             sentence_columns["article_id"].append(article_id)
             sentence_columns["sentence_index"].append(span.sentence_index)
