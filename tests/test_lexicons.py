@@ -43,6 +43,7 @@ EDGE_CASES = [
     "The film was GOOD!!! The plot was BAD???",
     "An exodus, xoxo and XOXO, 38D, good_bad, GOOD_, goodness, Good2 and naïveté",
     "GlaxoSmithKline, (cover-up) well-being's, 'can't' and xo.",
+    "It does not work; xdoes not work; does not not good; kind of kind of; some kind of no fun, bad luck bad luck.",
 ]
 
 
@@ -127,8 +128,8 @@ def test_edge_cases_take_both_paths(pattern, afinn):
     assert pattern._words("Great : ) and sad") is None  # an emoticon split by a space
     assert pattern._words("The (!) irony") is None
     assert pattern._words("the radio. Then") is not None  # "o ." looks like the start of o.O, is not
-    assert afinn._facts("it does not work") is None  # a multi-word entry
-    assert afinn._facts("it does work") is not None
+    assert [m.entry for m in afinn.matches("it does not work, some kind of")] == ["does not work", "some kind"]  # multi-word entries
+    assert [m.entry for m in afinn.matches("it does work")] == []
     assert TextBlob("Great : ) and sad").sentiment.polarity != TextBlob("Great and sad").sentiment.polarity
 
 

@@ -275,12 +275,13 @@ class FastAfinn:
         emoticons = self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["emoticons"]))
         unusual = sorted({*emoticons, *(entry for entry in words if entry not in self._plain_entries)}, key=len, reverse=True)
         self._unusual = re.compile("|".join(map(re.escape, unusual)))
-        # Entries with a space can span tokens: first word -> second words that follow it.
+        # Entries with a space ("does not work") can span tokens: each of their words
+        # but the last -> the words that follow it in one.
         self._phrases: dict[str, tuple[str, ...]] = {}
         for entry in self.lexicon:
             words = entry.split()
-            if len(words) > 1:
-                self._phrases[words[0]] = (*self._phrases.get(words[0], ()), words[1])
+            for word, following in zip(words, words[1:]):
+                self._phrases[word] = (*self._phrases.get(word, ()), following)
         self._phrase_starts = tuple(self._phrases)
         self._tokens = TokenMemo(self._token)
 
@@ -306,37 +307,40 @@ class FastAfinn:
         """What `negated_score` reads from one whitespace token (see `_token`). Not memoised."""
         return self._token(raw)
 
-    def _facts(self, text: str, raws: list[str] | None = None, facts: list[tuple] | None = None) -> list[tuple] | None:
-        """Per whitespace token its facts; None when a multi-word entry may span two
-        tokens (then only a scan of the whole text finds what the library finds).
+    def _found(self, facts: list[tuple]) -> list[tuple[str, int]]:
+        """Every entry the library finds in the text of these tokens' facts, in order,
+        with the index of the token it starts in.
 
         Lowercasing token by token equals lowercasing the text (str.lower's one
         context rule, final sigma, never looks across whitespace), and the library's
         word boundaries at a token's ends are the same whether a space or the string's
-        end lies beyond, so without a spanning entry the matches are those of each token.
+        end lies beyond: where no entry can span two tokens, the matches are each
+        token's own. Tokens an entry may join (one ends with an entry's word, the
+        next starts with the word after it) are scanned together, as the library
+        scans them, and only they.
         """
-        if facts is None:
-            facts = list(map(self._tokens.__getitem__, text.split() if raws is None else raws))
-        for index in compress(range(len(facts) - 1), map(_SECONDS, facts)):
-            if facts[index + 1][0].startswith(facts[index][2]):
-                return None
-        return facts
+        joined = {index for index in compress(range(len(facts) - 1), map(_SECONDS, facts)) if facts[index + 1][0].startswith(facts[index][2])}
+        if not joined:
+            return [(entry, index) for index in compress(range(len(facts)), map(_FOUND, facts)) for entry in facts[index][1]]
+        found: list[tuple[str, int]] = []
+        index = 0
+        while index < len(facts):
+            end = index
+            while end in joined:
+                end += 1
+            if end == index:
+                found.extend((entry, index) for entry in facts[index][1])
+            else:
+                scanned = " ".join(fact[0] for fact in facts[index : end + 1])
+                found.extend((m.group(0), index + scanned.count(" ", 0, m.start())) for m in self._pattern.finditer(scanned))
+            index = end + 1
+        return found
 
     def matches(self, text: str) -> list[AfinnMatch]:
         """Every entry the library finds, in order, with the token it starts in."""
         lexicon = self.lexicon
-        facts = self._facts(text)
-        if facts is None:
-            collapsed = " ".join(raw.lower() for raw in text.split())
-            return [
-                AfinnMatch(m.group(0), lexicon[m.group(0)], collapsed.count(" ", 0, m.start()))
-                for m in self._pattern.finditer(collapsed)
-            ]
-        return [
-            AfinnMatch(entry, lexicon[entry], index)
-            for index, fact in enumerate(facts)
-            for entry in fact[1]
-        ]
+        facts = list(map(self._tokens.__getitem__, text.split()))
+        return [AfinnMatch(entry, lexicon[entry], index) for entry, index in self._found(facts)]
 
     def score(self, text: str) -> float:
         """Sum of the valences found: `Afinn(emoticons=True).score(text)`."""
@@ -350,18 +354,17 @@ class FastAfinn:
         has no negation rule, only a few entries such as "not good". `raws` and `facts`:
         as for `FastPattern.polarity`.
         """
-        raws = text.split() if raws is None else raws
-        facts = self._facts(text, raws, facts)
         if facts is None:
-            facts = list(map(self._tokens.__getitem__, raws))
-            found = [(match.valence, match.token_index) for match in self.matches(text)]
+            facts = list(map(self._tokens.__getitem__, text.split() if raws is None else raws))
+        lexicon = self.lexicon
+        if any(map(_SECONDS, facts)):
+            found = [(lexicon[entry], index) for entry, index in self._found(facts)]
             negations = list(compress(range(len(facts)), map(_NEGATION, facts)))
         else:
             # Most tokens have neither an entry nor a negation: only those that do are read.
             counting = list(compress(range(len(facts)), map(_COUNTS, facts)))
             if not counting:
                 return 0.0, False
-            lexicon = self.lexicon
             found = [(lexicon[entry], index) for index in counting for entry in facts[index][1]]
             negations = [index for index in counting if facts[index][3]]
         if not found:
