@@ -5,7 +5,7 @@ the same staged files, with the same worker-process pool (`--workers` forkserver
 processes, fed by as many threads); what it leaves out is exactly what Prefect
 adds: the flow and task runs, their API calls and state bookkeeping, the local
 server, logging to it, and the artifacts. Writes the same datasets (a `runs`
-row included) and prints one line of JSON with the wall seconds per phase.
+row included) and the report, and prints one line of JSON with the wall seconds per phase.
 
     python bench/no_prefect.py --input bench/corpora/20000/txt --output /tmp/out --topics 20 --workers 2
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ _STARTED = time.perf_counter()
 import pyarrow as pa
 from textpipe_flows import cpu_pool  # imports no Prefect: a process pool only
 
-from textpipe import derived, pipeline, store
+from textpipe import derived, pipeline, report, store
 from textpipe.config import Settings
 from textpipe.ingest import discover
 from textpipe.summary import RunSummary
@@ -54,6 +55,9 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         lap("discover")
         counts = pipeline.IngestCounts()
         with cpu_pool.for_settings(settings), ThreadPoolExecutor(max_workers=settings.workers) as threads:
+            # As in the flow: the report's imports beside the workers, not at the end.
+            report_prepared = threading.Thread(target=report.prepare_rendering, daemon=True)
+            report_prepared.start()
             ingested = list(threads.map(
                 lambda item: cpu_pool.run(pipeline.ingest_stage, item[1], settings, seen_path, staging, run_id, item[0], started_at),
                 enumerate(file_batches, start=1)))
@@ -92,6 +96,10 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         lap("write")
         derived.refresh(output, run_id)
         lap("derive")
+        report_prepared.join()
+        if not report.is_current(output):
+            report.write_report(output)
+        lap("report")
     phases["total"] = round(time.perf_counter() - _STARTED, 3)
     return {"articles_new": written.get("articles", 0), "files": counts.files, "unchanged_files": unchanged,
             "model_id": topics.model_id, "seconds": phases}

@@ -617,6 +617,25 @@ class WrittenReport:
     headline: Headline
 
 
+def prepare_rendering() -> None:
+    """Import what rendering needs (pandas, matplotlib, its fonts) and draw one tiny chart.
+
+    ~1 s that a run with new articles can spend early, in a thread beside its workers,
+    rather than at its end, when one core waits for the page alone.
+    """
+    from matplotlib.figure import Figure
+
+    import matplotlib.dates  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+    import pandas  # noqa: F401
+
+    from textpipe import derived, reader  # noqa: F401
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().bar([0, 1], [1, 2], label="x")
+    _svg(figure, "")
+
+
 def write_report(output: Path, path: Path | None = None) -> WrittenReport:
     """Render the store's report and write it to `path` (default `<output>/report.html`) atomically."""
     path = path or default_path(output)
