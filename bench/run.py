@@ -54,10 +54,13 @@ TARGETS = {
     "peak_memory_mb_max": 1536.0,      # textpipe, at 100,000 articles
     "rerun_wall_ratio_max": 0.10,      # incremental rerun / first run, at 20,000 articles
     "prefect_overhead_max": 0.10,      # (textpipe - no_prefect wall) / textpipe wall, at 20,000 articles
+    "added_cost_max": 1.30,            # this build's server run / --before's (the ensemble's budget, issue 18), at 20,000 articles
 }
 MEMORY_BASE_N = 20_000                 # peak memory at N is compared with the latest result at this N
 # How textpipe is run: Prefect's local mode, an already-running server, or no Prefect at all.
 MODES = {"local": "textpipe", "server": "textpipe-server", "no-prefect": "no-prefect"}
+# With --before: an earlier build of textpipe, run against the same server in each round.
+BEFORE = "textpipe-before"
 
 
 class BenchError(RuntimeError):
@@ -456,7 +459,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def summarise(measurements: list[Measurement], reruns: dict[str, list[Measurement]]) -> dict[str, object]:
     by_tool: dict[str, dict[str, float | None]] = {}
-    for tool in ("baseline", *MODES.values()):
+    for tool in ("baseline", *MODES.values(), BEFORE):
         runs = [m for m in measurements if m.tool == tool]
         if not runs:
             continue
@@ -489,6 +492,11 @@ def summarise(measurements: list[Measurement], reruns: dict[str, list[Measuremen
             # The same in CPU seconds (the server's included in server mode): less sensitive to other load.
             ratios[f"prefect_cpu_share_{tool}"] = (
                 (mine["cpu_s"] - reference["cpu_s"]) / mine["cpu_s"] if reference.get("cpu_s") and mine["cpu_s"] else None)
+    before, server = by_tool.get(BEFORE), by_tool.get("textpipe-server")
+    if before and server:
+        # What the work added since that build costs: this build's run over that build's, same server, same rounds.
+        ratios["wall_textpipe-server_over_before"] = _ratio(server["wall_s"], before["wall_s"])
+        ratios["cpu_textpipe-server_over_before"] = _ratio(server["cpu_s"], before["cpu_s"])
     return {"by_tool": by_tool, "ratios": ratios}
 
 
@@ -524,6 +532,7 @@ def targets(summary: dict[str, object], n: int, growth: dict[str, object] | None
         "rerun_wall_ratio (running server)": (ratios.get("rerun_textpipe-server_over_first_run_wall"), TARGETS["rerun_wall_ratio_max"], "<=", 20_000),
         "prefect_overhead (local mode)": (ratios.get("prefect_overhead_textpipe"), TARGETS["prefect_overhead_max"], "<", 20_000),
         "prefect_overhead (running server)": (ratios.get("prefect_overhead_textpipe-server"), TARGETS["prefect_overhead_max"], "<", 20_000),
+        "added_cost (running server, wall over --before)": (ratios.get("wall_textpipe-server_over_before"), TARGETS["added_cost_max"], "<=", 20_000),
     }
     compare = {">=": lambda v, b: v >= b, "<=": lambda v, b: v <= b, "<": lambda v, b: v < b}
     result = {}
@@ -617,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpora", type=Path, default=make_corpus.DEFAULT_CORPORA)
     parser.add_argument("--textpipe", type=Path, help="textpipe executable (default: next to this Python)")
     parser.add_argument("--textpipe-arg", action="append", default=[], help="extra argument for `textpipe run`")
+    parser.add_argument("--before", type=Path, help="the textpipe executable of an earlier build (e.g. a worktree's .venv/bin/textpipe): "
+                        "run against the same server after this build's server run in every round, for what the work since costs")
     parser.add_argument("--work-dir", type=Path, help="where run outputs go (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep run outputs and logs")
     args = parser.parse_args(argv)
@@ -624,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         args.modes = []
     if args.skip_baseline and not args.modes:
         parser.error("nothing to run: both --skip-baseline and --skip-textpipe")
+    if args.before is not None and "server" not in args.modes:
+        parser.error("--before runs against the server mode's server: keep 'server' in --modes")
+    if args.before is not None and not os.access(args.before, os.X_OK):
+        parser.error(f"--before {args.before}: not an executable file")
 
     work = None
     try:
@@ -671,14 +686,14 @@ def run_benchmark(args: argparse.Namespace, exe: Path | None, corpus: Path, work
             envs["server"] = server_info["env"]
 
         def run_textpipe(mode: str, run: int, out: Path) -> Measurement:
-            tool = MODES[mode]
+            tool = BEFORE if mode == "before" else MODES[mode]
             cmd = (no_prefect_cmd(corpus_txt, out, args.workers) if mode == "no-prefect"
-                   else textpipe_cmd(exe, corpus_txt, out, args.workers, args.textpipe_arg))
+                   else textpipe_cmd(args.before if mode == "before" else exe, corpus_txt, out, args.workers, args.textpipe_arg))
             load = os.getloadavg()[0]
-            server_cpu = _tree_cpu_s(server_info["pid"]) if mode == "server" else 0.0
-            measured = measure(tool, run, cmd, args.n, out, logs, env=envs[mode])
+            server_cpu = _tree_cpu_s(server_info["pid"]) if mode in ("server", "before") else 0.0
+            measured = measure(tool, run, cmd, args.n, out, logs, env=envs["server" if mode == "before" else mode])
             measured.extra["load_1m"] = round(load, 2)
-            if mode == "server":
+            if mode in ("server", "before"):
                 measured.extra["server_cpu_s"] = round(_tree_cpu_s(server_info["pid"]) - server_cpu, 2)
             if mode == "no-prefect":
                 measured.extra["phases"] = json.loads(measured.stdout_tail.splitlines()[-1])["seconds"]
@@ -696,8 +711,8 @@ def run_benchmark(args: argparse.Namespace, exe: Path | None, corpus: Path, work
                 measurements.append(measured)
                 _drop_previous(last.get("baseline"), keep=out.parent)
                 last["baseline"] = out.parent
-            for mode in args.modes:
-                out = work / f"{MODES[mode]}-{run}"
+            for mode in [*args.modes, *(["before"] if args.before else [])]:
+                out = work / f"{BEFORE if mode == 'before' else MODES[mode]}-{run}"
                 measurements.append(run_textpipe(mode, run, out))
                 _drop_previous(last.get(mode), keep=out)
                 last[mode] = out
