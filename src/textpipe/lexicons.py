@@ -23,8 +23,8 @@ from nltk.sentiment.vader import VaderConstants
 
 _MEMO_LIMIT = 200_000
 # Fields of the per-token memo entries, read in C over a whole sentence at once.
-_PIECES, _INNER, _FIRST_CHAR, _LAST_CHAR, _ASSESSED = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(5)
-_FOUND, _SECONDS, _NEGATION, _COUNTS = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+_PIECES, _INNER, _ASSESSED, _ENDS_LIKE_A_FACE = itemgetter(0), itemgetter(1), itemgetter(5), itemgetter(6)
+_FOUND, _SECONDS, _NEGATION, _COUNTS, _VALENCES = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4), itemgetter(5)
 _N_SCALAR = VaderConstants.N_SCALAR
 _STRIP = string.punctuation + "‘’“”"
 _WORD = re.compile(r"\w+")
@@ -98,17 +98,19 @@ class FastPattern:
                     self._faces_at.setdefault((face[gap], face[gap + 1]), []).append(
                         (re.compile(f"{before}\\Z"), re.compile(after))
                     )
+        self._face_starts = frozenset(before for before, _after in self._faces_at)
         self._tokens = TokenMemo(self._split)
 
-    def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool]:
+    def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool, bool]:
         """pattern's `find_tokens` for one whitespace-separated token: its pieces
         lowercased, whether two of them sit like emoticon characters, the first and
-        last character, the pieces as written, and whether `_assess` can stop at one
-        of them (a lexicon word, negation, emoticon or "!"). Pieces that are pattern's
+        last character, the pieces as written, whether `_assess` can stop at one of
+        them (a lexicon word, negation, emoticon or "!"), and whether its last character
+        can be an emoticon's, before the next token's first. Pieces that are pattern's
         end-of-sentence marker are left out, as pattern leaves them out."""
         if raw.isalnum():  # most tokens: nothing below applies to them, they are their own piece
             lowered = (raw.lower(),)
-            return (lowered, False, raw[0], raw[-1], (raw,), not self._relevant.isdisjoint(lowered))
+            return (lowered, False, raw[0], raw[-1], (raw,), not self._relevant.isdisjoint(lowered), raw[-1] in self._face_starts)
         text = raw
         if "'" in text or not self._replacements_need_apostrophe:  # each of pattern's ("'s", "n't", ...) has one
             for old, new in self._replacements:
@@ -123,7 +125,7 @@ class FastPattern:
         inner = any((a[-1], b[0]) in self._faces_at for a, b in zip(kept, kept[1:]))
         first, last = (kept[0][0], kept[-1][-1]) if kept else ("", "")
         lowered = tuple(piece.lower() for piece in kept)
-        return (lowered, inner, first, last, kept, not self._relevant.isdisjoint(lowered))
+        return (lowered, inner, first, last, kept, not self._relevant.isdisjoint(lowered), last in self._face_starts)
 
     def _split_punctuation(self, t: str, out: list[str]) -> None:
         # pattern's loop, statement for statement (its order decides "...", "." and abbreviations).
@@ -149,7 +151,7 @@ class FastPattern:
             out.append(t)
         out.extend(reversed(tail))
 
-    def token_facts(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool]:
+    def token_facts(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool, bool]:
         """What `polarity` reads from one whitespace token (see `_split`). Not memoised."""
         return self._split(raw)
 
@@ -169,8 +171,9 @@ class FastPattern:
         # Any two adjacent pieces placed like emoticon characters, inside a token or
         # across two; a token left empty (an end-of-sentence marker) ends pattern's
         # sentence, across which nothing is joined.
-        if any(map(_INNER, items)) or not self._faces_at.keys().isdisjoint(
-            zip(map(_LAST_CHAR, items), map(_FIRST_CHAR, items[1:]))
+        faces_at = self._faces_at
+        if any(map(_INNER, items)) or any(
+            (items[index][3], items[index + 1][2]) in faces_at for index in compress(range(len(items) - 1), map(_ENDS_LIKE_A_FACE, items))
         ):
             if self._joins_emoticon(items):
                 return None
@@ -268,6 +271,7 @@ class FastAfinn:
         self._library = Afinn(emoticons=True)
         self._pattern = self._library._pattern
         self.lexicon: dict[str, int] = dict(self._library._dict)
+        self._whole_valences = all(isinstance(valence, int) for valence in self.lexicon.values())
         # Word entries of word characters only; the others (emoticons, matched anywhere,
         # and entries such as "cover-up" or "can't") are found by the library's regex.
         words = self._library.read_word_file(self._library.full_filename(LANGUAGE_TO_FILENAME["en"]))
@@ -285,10 +289,10 @@ class FastAfinn:
         self._phrase_starts = tuple(self._phrases)
         self._tokens = TokenMemo(self._token)
 
-    def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]:
+    def _token(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool, int]:
         """(lowercased, entries found in it alone, second words a multi-word entry
         starting at its end would need next, whether it is a negation, whether it
-        counts at all: has an entry or is a negation)."""
+        counts at all: has an entry or is a negation, the sum of its entries' valences)."""
         lower = raw.lower()
         seconds: tuple[str, ...] | None = None
         if lower.endswith(self._phrase_starts):
@@ -301,9 +305,9 @@ class FastAfinn:
         else:
             found = tuple(self._pattern.findall(lower))
         negation = is_negation(raw)
-        return (lower, found, seconds, negation, bool(found) or negation)
+        return (lower, found, seconds, negation, bool(found) or negation, sum(map(self.lexicon.__getitem__, found)))
 
-    def token_facts(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool]:
+    def token_facts(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool, int]:
         """What `negated_score` reads from one whitespace token (see `_token`). Not memoised."""
         return self._token(raw)
 
@@ -360,6 +364,9 @@ class FastAfinn:
         if any(map(_SECONDS, facts)):
             found = [(lexicon[entry], index) for entry, index in self._found(facts)]
             negations = list(compress(range(len(facts)), map(_NEGATION, facts)))
+        elif self._whole_valences and not any(map(_NEGATION, facts)):
+            # Whole numbers: their sum is exact in any order.
+            return float(sum(map(_VALENCES, facts))), False
         else:
             # Most tokens have neither an entry nor a negation: only those that do are read.
             counting = list(compress(range(len(facts)), map(_COUNTS, facts)))

@@ -30,7 +30,7 @@ _PUNCTUATION = frozenset(string.punctuation)
 _PUNC_LIST = frozenset(_C.PUNC_LIST)
 _SO_THIS = ("so", "this")
 # Fields of `FastVader.token_facts`, read in C over a whole sentence at once.
-_WORD, _LOWER, _UPPER, _IN_LEXICON = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(6)
+_WORD, _LOWER, _UPPER, _IN_LEXICON, _MODIFIES = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(6), itemgetter(7)
 
 
 def _multiword(table: Mapping[str, float]) -> dict[tuple[str, ...], float]:
@@ -125,26 +125,30 @@ class FastVader:
         self.lexicon: Mapping[str, float] = nltk_vader().lexicon if lexicon is None else lexicon
         self._least_negates = "least" not in self.lexicon
         self._cache_size = cache_size
-        self._tokens: dict[str, tuple[str, str, bool, float | None, float | None, bool, bool]] = {}
+        self._tokens: dict[str, tuple[str, str, bool, float | None, float | None, bool, bool, bool]] = {}
 
-    def token_facts(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool]:
+    def token_facts(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool, bool]:
         """What VADER reads from one whitespace token of two or more characters:
-        (word, lowercase, all capitals, valence, booster, negation, in the lexicon).
+        (word, lowercase, all capitals, valence, booster, negation, in the lexicon,
+        whether it can change the valence of a word up to three tokens after it).
         Not memoised."""
         word = _strip_punctuation(raw)
         lower = word.lower()
         valence = self.lexicon.get(lower)
+        booster = _C.BOOSTER_DICT.get(lower)
+        negation = lower in _C.NEGATE or "n't" in lower
         return (
             word,
             lower,
             word.isupper(),
             valence,
-            _C.BOOSTER_DICT.get(lower),
-            lower in _C.NEGATE or "n't" in lower,
+            booster,
+            negation,
             valence is not None,
+            booster is not None or negation or word in ("never", *_SO_THIS) or lower == "least",
         )
 
-    def _token(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool]:
+    def _token(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool, bool]:
         facts = self.token_facts(raw)
         if len(self._tokens) >= self._cache_size:
             self._tokens.clear()
@@ -194,12 +198,16 @@ class FastVader:
         return self._score_valence(sentiments, hits, n, text)
 
     def _valence(self, i: int, facts: list[tuple], words: list[str], lowers: list[str], cap_diff: bool) -> float:
-        _word, lower, upper, valence, booster, _negated, _hit = facts[i]
+        _word, lower, upper, valence, booster, _negated, _hit, _modifies = facts[i]
         n = len(facts)
         if booster is not None or (lower == "kind" and i < n - 1 and lowers[i + 1] == "of"):
             return 0
         if upper and cap_diff:
             valence = valence + _C_INCR if valence > 0 else valence - _C_INCR
+        # No booster, negation, "never", "so", "this" or "least" in the three tokens
+        # before, and no idiom near: every rule below leaves the valence as it is.
+        if not any(map(_MODIFIES, facts[i - 3 if i > 3 else 0 : i])) and (i < 3 or _IDIOM_ENDS.isdisjoint(words[i - 2 : i + 3])):
+            return valence
         for start_i in (0, 1, 2):
             j = i - start_i - 1
             if j < 0 or facts[j][3] is not None:
