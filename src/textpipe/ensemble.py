@@ -99,7 +99,7 @@ class SentenceScorer:
     """VADER's scores and the ensemble score of a sentence, from one pass over its tokens.
 
     The same numbers as `FastVader.score(text)` and `SentimentEnsemble.score(text,
-    compound)` (a test compares them), at about two thirds of their cost: the text is
+    compound)` (a test compares them), at about three quarters of their cost: the text is
     split once, and each distinct token is looked up once, in one memo holding what all
     three scorers read from it.
     """
