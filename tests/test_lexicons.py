@@ -134,7 +134,7 @@ def test_edge_cases_take_both_paths(pattern, afinn):
 
 
 def test_a_tiny_memo_gives_the_same_scores(afinn_library, monkeypatch):
-    monkeypatch.setattr("textpipe.lexicons._MEMO_LIMIT", 3)
+    monkeypatch.setattr("textpipe.memo.MEMO_LIMIT", 3)
     pattern, afinn = FastPattern(), FastAfinn()
     for text in EDGE_CASES * 2:
         assert pattern.polarity(text) == TextBlob(text).sentiment.polarity

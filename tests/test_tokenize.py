@@ -119,7 +119,7 @@ def test_terms_equal_the_plain_rule_and_the_title_then_the_body(bbc_texts, monke
     words_to_drop = stop_words()
     edge = ("ΟΔΟΣ Σ’s naïve it’s Bob's 's a I x2 don't O'Neill’s\x1funit\x1c", "Title\nBODY")
     for limit in (200_000, 5):  # a memo cleared every few words gives the same terms
-        monkeypatch.setattr("textpipe.tokenize._TOKEN_MEMO_LIMIT", limit)
+        monkeypatch.setattr("textpipe.memo.MEMO_LIMIT", limit)
         for _, title, body in [*bbc_texts[::7], ("edge", "", edge[0]), ("edge", edge[1], edge[0])]:
             article = tokenize_article(title, body, words_to_drop)
             assert list(article.terms) == _plain_terms(f"{title}\n{body}", words_to_drop)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
-from operator import itemgetter
-
-from textpipe.lexicons import FastAfinn, FastPattern, TokenMemo
+from textpipe.lexicons import FastAfinn, FastPattern
+from textpipe.memo import TokenMemo
 from textpipe.sentiment import FastVader, SentenceSentiment
 
 # VADER's normalisation of a sum of valences into (-1, 1), applied to AFINN's sum.

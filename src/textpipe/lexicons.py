@@ -14,35 +14,20 @@ from __future__ import annotations
 import re
 import string
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, compress, count
 from operator import itemgetter
 
 from nltk.sentiment.vader import VaderConstants
 
-_MEMO_LIMIT = 200_000
+from textpipe.memo import TokenMemo
+
 # Fields of the per-token memo entries, read in C over a whole sentence at once.
 _PIECES, _INNER, _ASSESSED, _ENDS_LIKE_A_FACE = itemgetter(0), itemgetter(1), itemgetter(5), itemgetter(6)
 _FOUND, _SECONDS, _NEGATION, _COUNTS, _VALENCES = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4), itemgetter(5)
 _N_SCALAR = VaderConstants.N_SCALAR
 _STRIP = string.punctuation + "‘’“”"
 _WORD = re.compile(r"\w+")
-
-
-class TokenMemo(dict):  # type: ignore[type-arg]
-    """Per-token facts, computed by `compute` on first sight; `map(memo.__getitem__, ...)`
-    then runs in C for every token seen before. Cleared when it reaches `_MEMO_LIMIT`."""
-
-    def __init__(self, compute: Callable[[str], tuple]) -> None:
-        super().__init__()
-        self._compute = compute
-
-    def __missing__(self, raw: str) -> tuple:
-        if len(self) >= _MEMO_LIMIT:
-            self.clear()
-        facts = self[raw] = self._compute(raw)
-        return facts
 
 
 def is_negation(token: str) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain, pairwise
 from operator import itemgetter
 
 import regex
 from nltk.tokenize import punkt
 
+from textpipe.memo import TokenMemo
 from textpipe.resources import load_punkt_params
 
 # A Treebank-like pattern: words with inner apostrophes or hyphens, numbers with
@@ -78,9 +79,7 @@ def _split_paragraphs(text: str, paragraphs: list[tuple[int, int]]) -> list[Sent
 
 
 def count_tokens(text: str) -> int:
-    if _SEPARATOR_TOKENS.search(text):
-        return len(_WORD.findall(text))
-    return sum(map(_N_TOKENS, map(_token_memo(_NO_STOP_WORDS).__getitem__, text.split())))
+    return len(_WORD.findall(text))
 
 
 def word_tokens(text: str) -> list[str]:
@@ -101,48 +100,32 @@ def tokenize_article(title: str, text: str, stop_words: frozenset[str]) -> Token
     return TokenizedArticle(
         sentences=tuple(_split_paragraphs(text, paragraphs)),
         n_paragraphs=len(paragraphs),
-        n_tokens=count_tokens(text) if _SEPARATOR_TOKENS.search(text) else sum(map(_N_TOKENS, body)),
+        # str.split() splits at ASCII's file, group, record and unit separators, which
+        # the word pattern counts as tokens: a text with one is counted whole.
+        n_tokens=count_tokens(text) if _SEPARATORS.search(text) else sum(map(_N_TOKENS, body)),
         # == normalize_terms(f"{title}\n{text}"): no term spans the line break.
         terms=(*title_terms, *chain.from_iterable(map(_TERMS, body))),
         n_title_terms=len(title_terms),
     )
 
 
-class _TokenMemo(dict):  # type: ignore[type-arg]
-    """Whitespace token -> (its number of word tokens, its terms).
+def _piece_facts(stop_words: frozenset[str], piece: str) -> tuple[int, tuple[str, ...]]:
+    """A whitespace piece's number of word tokens and its terms.
 
     Neither pattern matches across whitespace (nor does lowercasing look across it), so
-    a text's tokens and terms are those of its whitespace-separated pieces in order;
-    a news corpus repeats those pieces, so each is matched once and then looked up,
-    `map(memo.__getitem__, ...)` running in C. Cleared when it reaches `_TOKEN_MEMO_LIMIT`.
+    a text's tokens and terms are those of its whitespace-separated pieces in order.
     """
-
-    def __init__(self, stop_words: frozenset[str]) -> None:
-        super().__init__()
-        self._stop_words = stop_words
-
-    def __missing__(self, piece: str) -> tuple[int, tuple[str, ...]]:
-        if len(self) >= _TOKEN_MEMO_LIMIT:
-            self.clear()
-        words = (w.removesuffix("'s") for w in _TERM.findall(piece.lower().replace("’", "'")))
-        facts = self[piece] = (
-            len(_WORD.findall(piece)),
-            tuple(w for w in words if len(w) >= _MIN_TERM_CHARS and w not in self._stop_words),
-        )
-        return facts
+    words = (w.removesuffix("'s") for w in _TERM.findall(piece.lower().replace("’", "'")))
+    return len(_WORD.findall(piece)), tuple(w for w in words if len(w) >= _MIN_TERM_CHARS and w not in stop_words)
 
 
-_TOKEN_MEMO_LIMIT = 200_000
-# str.split() splits at these (ASCII's file, group, record and unit separators), the
-# word pattern counts each as a punctuation token: a text with one is counted whole.
-_SEPARATOR_TOKENS = re.compile("[\x1c-\x1f]")
-_NO_STOP_WORDS: frozenset[str] = frozenset()
+_SEPARATORS = re.compile("[\x1c-\x1f]")
 _N_TOKENS, _TERMS = itemgetter(0), itemgetter(1)
 
 
 @lru_cache(maxsize=4)
-def _token_memo(stop_words: frozenset[str]) -> _TokenMemo:
-    return _TokenMemo(stop_words)
+def _token_memo(stop_words: frozenset[str]) -> TokenMemo:
+    return TokenMemo(partial(_piece_facts, stop_words))
 
 
 # Punkt, same decisions, ~4x faster. NLTK's splitter spends most of its time
