@@ -186,7 +186,7 @@ class _Punkt(punkt.PunktSentenceTokenizer):
     def __init__(self, params: punkt.PunktParameters) -> None:
         super().__init__(params, lang_vars=_PlainLanguageVars())
         self._facts: dict[str, _TokenFacts] = {}
-        self._breaks: dict[str, bool] = {}
+        self._breaks = TokenMemo(self._contains_sentbreak)
 
     def text_contains_sentbreak(self, text: str) -> bool:
         """True if a token other than the last ends a sentence (NLTK's method, same answer).
@@ -194,16 +194,12 @@ class _Punkt(punkt.PunktSentenceTokenizer):
         Called on each candidate's context, a word, its period and the next word ("said.
         The"): news repeats these, and the answer depends on the text alone.
         """
-        known = self._breaks.get(text)
-        if known is not None:
-            return known
+        return self._breaks[text]
+
+    def _contains_sentbreak(self, text: str) -> bool:
         tokenize = self._lang_vars.word_tokenize
         facts = [self._token_facts(tok) for line in text.split("\n") if line.strip() for tok in tokenize(line)]
-        answer = any(self._is_break(first, second) for first, second in pairwise(facts))
-        if len(self._breaks) >= self._MAX_FACTS:
-            self._breaks.clear()
-        self._breaks[text] = answer
-        return answer
+        return any(self._is_break(first, second) for first, second in pairwise(facts))
 
     def _token_facts(self, tok: str) -> _TokenFacts:
         known = self._facts.get(tok)
