@@ -61,20 +61,17 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
             ingested = list(threads.map(
                 lambda item: cpu_pool.run(pipeline.ingest_stage, item[1], settings, seen_path, staging, run_id, item[0], started_at),
                 enumerate(file_batches, start=1)))
-            lap("ingest")
-            for _, batch_counts in ingested:
+            lap("ingest and tokenize")
+            for _, batch_counts, _ in ingested:
                 counts.add(batch_counts)
-            chunks = [c for chunk_list, _ in ingested for c in chunk_list]
-            tokenized = list(threads.map(
-                lambda item: cpu_pool.run(pipeline.tokenize_stage, item[1], item[0]), enumerate((a for a, _ in chunks), start=1)))
-            lap("tokenize")
+            chunks = [c for chunk_list, _, _ in ingested for c in chunk_list]
             # As in the flow: topics in this process beside the sentiment batches in the workers.
             with ThreadPoolExecutor(max_workers=1) as topics_thread:
                 topics_future = topics_thread.submit(
-                    pipeline.fit_or_load_and_assign, [articles for articles, _, _, _ in tokenized], settings, output, refit)
+                    pipeline.fit_or_load_and_assign, [c.articles for c in chunks], settings, output, refit)
                 batches = list(threads.map(
-                    lambda item: cpu_pool.run(pipeline.sentiment_stage, item[1][0], item[1][1], settings.language, item[0])[:3],
-                    enumerate(tokenized, start=1)))
+                    lambda item: cpu_pool.run(pipeline.sentiment_stage, item[1].articles, item[1].sentences, settings.language, item[0])[:3],
+                    enumerate(chunks, start=1)))
                 lap("sentiment")
                 topics = topics_future.result()
                 lap("topics (after sentiment)")
@@ -83,7 +80,7 @@ def run(settings: Settings, refit: bool = False) -> dict[str, object]:
         story_ids = pipeline.place_stories(output, articles, dropped, run_id)
         lap("stories")
         written = store.commit_batches(output, run_id, articles=articles, sentences=[s for _, s, _ in batches],
-                                       assignments=topics.assignment_paths, rejects=[r for _, r in chunks], story_ids=story_ids,
+                                       assignments=topics.assignment_paths, rejects=[c.rejects for c in chunks], story_ids=story_ids,
                                        terms_delta=pipeline.run_terms([m for _, _, m in batches], dropped) if batches else None, dropped=dropped)
         if topics.model_id and batches:
             store.write_topics(output, topics.model_id, topics.topics)

@@ -28,7 +28,7 @@ IDLE = ("Condition.wait", "select (selectors.py", "_connection_worker_thread (ai
         "heartbeat_loop", "Event.wait", "sleep", "_recv_msg", "accept (socket.py", "_recv (", "_poll (", "poll (")
 # The first marker found in a stack (innermost stage function first) names its stage.
 STAGES = (
-    ("ingest", "ingest_stage ("), ("clean-tokenize", "tokenize_stage ("), ("sentiment", "sentiment_stage ("),
+    ("clean-tokenize", "tokenize_articles ("), ("ingest", "ingest_stage ("), ("sentiment", "sentiment_stage ("),
     ("topics", "fit_or_load_and_assign ("), ("write", "commit_batches ("), ("write", "write_topics ("),
     ("write", "commit_run ("), ("discover", "discover ("), ("discover", "seen_article_ids ("),
     ("worker start-up", "_warm_up ("), ("imports", "_find_and_load ("),

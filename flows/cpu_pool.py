@@ -32,12 +32,8 @@ _WORKER_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _warm_up() -> None:
-    from textpipe import pipeline, resources, tokenize
-
-    tokenize._sentence_splitter()
-    resources.stop_words()
-    pipeline._scorer()
-    gc.freeze()  # the forkserver's imports and the warmed caches live as long as the worker
+    """Each worker's initializer; the forkserver has loaded the models (`forkserver_warm`)."""
+    gc.freeze()  # the forkserver's imports and loaded models live as long as the worker
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
     gc.enable()
 
@@ -76,7 +72,7 @@ def for_settings(settings: Settings, bytes_to_read: int | None = None) -> Iterat
         yield
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["textpipe_flows.forkserver_start", "textpipe.pipeline", "textpipe.tokenize", "textpipe.sentiment", "textpipe.ensemble", "textpipe.lexicons"])
+    context.set_forkserver_preload(["textpipe_flows.forkserver_start", "textpipe_flows.forkserver_warm"])
     _pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=_warm_up)
     # Starting the forkserver blocks until it has imported textpipe: let a thread wait for that.
     threading.Thread(target=_start_workers, args=(_pool, settings.workers), name="start-workers", daemon=True).start()

@@ -1,8 +1,8 @@
 """The `textpipe-run` flow: new articles from an input folder into the Parquet store.
 
-Reads like a table of contents: discover -> ingest [files i/n] -> clean-tokenize
-[batch i/m] -> sentiment [batch i/m], with topics beside it (it needs only the
-tokenized batches) -> write -> stories, trends, terms -> report, then now and then compact. Tasks pass staged file paths, never article data,
+Reads like a table of contents: discover -> ingest-tokenize [files i/n] ->
+sentiment [batch i/m], with topics beside it (it needs only the tokenized
+batches) -> write -> stories, trends, terms -> report, then now and then compact. Tasks pass staged file paths, never article data,
 so Prefect holds nothing big in memory.
 """
 
@@ -45,9 +45,9 @@ RUN_TAG = "textpipe"  # the Prefect tag of every run textpipe starts: the deploy
 
 @dataclass
 class IngestResult:
-    chunks: list[tuple[Path, Path]]  # (staged articles, staged rejects)
+    chunks: list[pipeline.StagedChunk]
     counts: pipeline.IngestCounts
-    seconds: float
+    seconds: dict[str, float]  # in the worker: reading and cleaning ("ingest"), "tokenize"
 
 
 @dataclass
@@ -82,27 +82,22 @@ def discover_inputs(settings: Settings) -> InputPlan:
     return InputPlan(batches, fingerprints, unchanged, discovery.skipped, discovery.rejects)
 
 
-@task(name="ingest", task_run_name="ingest [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+# One task per file batch reads, cleans and tokenizes: a task run costs Prefect's server
+# ~35 ms of CPU, and a separate tokenize task per batch would also wait for every batch
+# to be read first.
+@task(name="ingest-tokenize", task_run_name="ingest-tokenize [files {index}/{total}]", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def ingest_batch(files: list[InputFile], settings: Settings, seen_path: Path, staging: Path, run_id: str, index: int, total: int,
                  ingested_at: datetime | None = None) -> IngestResult:
-    started = time.perf_counter()
-    chunks, counts = cpu_pool.run(pipeline.ingest_stage, files, settings, seen_path, staging, run_id, index, ingested_at)
+    chunks, counts, seconds = cpu_pool.run(pipeline.ingest_stage, files, settings, seen_path, staging, run_id, index, ingested_at)
     logger = get_run_logger()
-    logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected", counts.files, counts.articles_seen, counts.new, counts.duplicates, counts.rejected)
+    logger.info("%d files: %d articles, %d new, %d duplicates, %d rejected; %d sentences", counts.files, counts.articles_seen, counts.new,
+                counts.duplicates, counts.rejected, sum(c.n_sentences for c in chunks))
     if counts.rejected:
         logger.warning("rejected %d files/records: %s", counts.rejected, counts.rejected_by_reason)
     if counts.dates_not_read:
         logger.warning("%d new articles have a publication date textpipe could not read, e.g. %r: stored without published_at, "
                        "the date kept in extra.published_at_raw", counts.dates_not_read, counts.date_not_read_example)
-    return IngestResult(chunks, counts, time.perf_counter() - started)
-
-
-@task(name="clean-tokenize", task_run_name="clean-tokenize [batch {index}/{total}]", cache_policy=NO_CACHE)
-def tokenize_batch(articles_path: Path, index: int, total: int) -> StagedBatch:
-    started = time.perf_counter()
-    articles, sentences, n_articles, n_sentences = cpu_pool.run(pipeline.tokenize_stage, articles_path, index)
-    get_run_logger().info("%d articles -> %d sentences", n_articles, n_sentences)
-    return StagedBatch(articles, sentences, {"tokenize": time.perf_counter() - started})
+    return IngestResult(chunks, counts, seconds)
 
 
 @task(name="sentiment", task_run_name="sentiment [batch {index}/{total}]", cache_policy=NO_CACHE)
@@ -123,8 +118,13 @@ class TopicsStep:
 @task(name="topics", task_run_name="topics", cache_policy=NO_CACHE)
 def topics_step(tokenized: dict[int, StagedBatch], settings: Settings, output: Path, refit: bool) -> TopicsStep:
     """Fit or load the model on the tokenized batches (by batch number)."""
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
-    result = fit_or_load_and_assign([b.articles for b in tokenized.values()], settings, output, refit)
+    # Worker processes keep every core busy meanwhile: BLAS threads of its own would
+    # only wait for a core, spinning (~0.3 CPU-s of a 20,000-article run).
+    with threadpool_limits(1) if cpu_pool.workers_active() else contextlib.nullcontext():
+        result = fit_or_load_and_assign([b.articles for b in tokenized.values()], settings, output, refit)
     get_run_logger().info("%s topic model %s with %d topics", "fitted" if result.fitted else "used", result.model_id, len(result.topics))
     assignments = dict(zip(tokenized, result.assignment_paths, strict=True)) if result.assignment_paths else {}
     return TopicsStep(result, assignments, time.perf_counter() - started)
@@ -261,15 +261,14 @@ def textpipe_run(
             ingested = _run_ingest(runner, file_batches, settings, seen_path, staging, run_id, failures, started_at)
             for result in ingested:
                 counts.add(result.counts)
-            stage_seconds["ingest"] = sum(r.seconds for r in ingested)
+            for name in ("ingest", "tokenize"):
+                stage_seconds[name] = sum(r.seconds[name] for r in ingested)
             chunks = [c for r in ingested for c in r.chunks]
-            progress.update(25.0)
-            batches, topics_result, stage_seconds["topics"] = _run_analysis(
-                runner, [a for a, _ in chunks], settings, refit, failures, progress)
-        for name in ("tokenize", "sentiment"):
-            stage_seconds[name] = sum(b.seconds.get(name, 0.0) for b in batches)
+            progress.update(40.0)
+            batches, topics_result, stage_seconds["topics"] = _run_analysis(runner, chunks, settings, refit, failures, progress)
+        stage_seconds["sentiment"] = sum(b.seconds.get("sentiment", 0.0) for b in batches)
         clock = time.perf_counter()
-        reject_paths = [r for _, r in chunks] + _stage_path_rejects(path_rejects, counts, staging, run_id)
+        reject_paths = [c.rejects for c in chunks] + _stage_path_rejects(path_rejects, counts, staging, run_id)
         written = write_step(batches, reject_paths, topics_result, output, run_id)
         stage_seconds["write"] = time.perf_counter() - clock
         summary = RunSummary.build(
@@ -360,25 +359,19 @@ def _run_ingest(runner, file_batches: Sequence[list[InputFile]], settings: Setti
         if future.state.is_completed():
             results.append(future.result())
         else:
-            failures.append(f"ingest [files {i}/{total}]: {future.state.message}")
+            failures.append(f"ingest-tokenize [files {i}/{total}]: {future.state.message}")
     return results
 
 
-def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: bool, failures: list[str], progress: _Progress) -> tuple[list[StagedBatch], TopicsResult, float]:
-    """Tokenize every batch; then score sentiment per batch while the topics task
-    fits (or loads) the model on the tokenized batches beside it."""
-    total = len(article_paths)
-    futures = [runner.submit(tokenize_batch, {"articles_path": path, "index": i, "total": total}) for i, path in enumerate(article_paths, start=1)]
-    tokenized: dict[int, StagedBatch] = {}
-    for i, future in enumerate(futures, start=1):
-        future.wait()
-        if future.state.is_completed():
-            tokenized[i] = future.result()
-        else:
-            failures.append(f"clean-tokenize [batch {i}/{total}]: {future.state.message}")
+def _run_analysis(runner, chunks: list[pipeline.StagedChunk], settings: Settings, refit: bool, failures: list[str],
+                  progress: _Progress) -> tuple[list[StagedBatch], TopicsResult, float]:
+    """Score sentiment per tokenized batch while the topics task fits (or loads) the
+    model on all of them beside it."""
+    total = len(chunks)
+    tokenized = {i: StagedBatch(chunk.articles, chunk.sentences) for i, chunk in enumerate(chunks, start=1)}
     # Submitted before the sentiment batches, so it gets a thread of its own at once.
     topics = runner.submit(topics_step, {"tokenized": tokenized, "settings": settings, "output": settings.output_dir, "refit": refit})
-    scored = {i: runner.submit(sentiment_batch, {"batch": futures[i - 1], "language": settings.language, "index": i, "total": total}) for i in tokenized}
+    scored = {i: runner.submit(sentiment_batch, {"batch": batch, "language": settings.language, "index": i, "total": total}) for i, batch in tokenized.items()}
     batches: dict[int, StagedBatch] = {}
     for done, (i, future) in enumerate(scored.items(), start=1):
         future.wait()
@@ -386,7 +379,7 @@ def _run_analysis(runner, article_paths: list[Path], settings: Settings, refit: 
             batches[i] = future.result()
         else:
             failures.append(f"sentiment [batch {i}/{total}]: {future.state.message}")
-        progress.update(25.0 + 65.0 * done / max(len(scored), 1))
+        progress.update(40.0 + 50.0 * done / max(len(scored), 1))
     step = topics.result()
     # A batch whose sentiment failed is not written, so neither are its topics.
     assignment_paths = [step.assignments[i] for i in batches] if step.assignments else []

@@ -51,3 +51,16 @@ def test_workers_collect_garbage_again_once_warmed_up():
         enabled, thresholds, frozen = cpu_pool.run(collector_state)
     assert enabled and thresholds == cpu_pool._WORKER_GC_THRESHOLDS
     assert frozen > 100_000  # the imports and warmed caches, left out of every pass
+
+
+def models_loaded() -> tuple[int, int, int]:
+    from textpipe import clean, pipeline, tokenize
+
+    return (tokenize._sentence_splitter.cache_info().currsize, pipeline._build_scorer.cache_info().currsize,
+            clean._language_detector.cache_info().currsize)
+
+
+def test_workers_start_with_the_models_the_forkserver_loaded():
+    # Loaded once in the forkserver (forkserver_warm), not by each worker's first batch.
+    with cpu_pool.for_settings(PROCESSES, bytes_to_read=1_000):
+        assert cpu_pool.run(models_loaded) == (1, 1, 1)

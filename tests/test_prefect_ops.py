@@ -226,7 +226,7 @@ def test_served_run_shows_every_stage_as_a_task_run(served_run, server):
     with server.client() as client:
         task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
     names = [t.name for t in task_runs]
-    for stage in ("discover", "ingest [files 1/1]", "clean-tokenize [batch 1/", "sentiment [batch 1/", "topics", "write"):
+    for stage in ("discover", "ingest-tokenize [files 1/1]", "sentiment [batch 1/", "topics", "write"):
         assert any(name.startswith(stage) for name in names), (stage, names)
     assert all(t.state.is_completed() for t in task_runs), [(t.name, t.state.name) for t in task_runs]
 
