@@ -439,7 +439,6 @@ class StagedChunk:
     articles: Path  # tokenized articles (`tokenize_articles`)
     sentences: Path  # their sentences, not yet scored
     rejects: Path
-    n_articles: int
     n_sentences: int
 
 
@@ -454,29 +453,25 @@ def ingest_stage(files: Sequence[InputFile], settings: Settings, seen_path: Path
     place among its run's articles (its story's first article, `textpipe.stories`) must
     not depend on which batch read it first.
     """
-    clock = time.perf_counter()
+    started = time.perf_counter()
     seen = set(store.read_staged(seen_path).column("article_id").to_pylist())
     now = ingested_at or datetime.now(UTC)
     counts = IngestCounts()
     chunks = []
-    seconds = {"ingest": 0.0, "tokenize": 0.0}
+    tokenize_seconds = 0.0
     for part, chunk in enumerate(ingest_files(files, settings, seen, run_id, now, counts)):
         name = f"{index:05d}-{part:03d}"
         rejects = store.write_staged(staging / f"rejects-{name}.arrow", rejects_table(chunk.rejects, run_id, now))
-        tokenized_at = time.perf_counter()
-        seconds["ingest"] += tokenized_at - clock
+        clock = time.perf_counter()
         articles, sentences = tokenize_articles(chunk.articles)
         chunks.append(StagedChunk(
             store.write_staged(staging / f"tokenized-{name}.arrow", articles),
             store.write_staged(staging / f"sentences-{name}.arrow", sentences),
             rejects,
-            articles.num_rows,
             sentences.num_rows,
         ))
-        clock = time.perf_counter()
-        seconds["tokenize"] += clock - tokenized_at
-    seconds["ingest"] += time.perf_counter() - clock
-    return chunks, counts, seconds
+        tokenize_seconds += time.perf_counter() - clock
+    return chunks, counts, {"ingest": time.perf_counter() - started - tokenize_seconds, "tokenize": tokenize_seconds}
 
 
 def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, index: int) -> tuple[Path, Path, Path, int]:
