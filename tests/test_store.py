@@ -74,6 +74,17 @@ def test_recover_removes_parts_of_uncommitted_runs(tmp_path):
     assert set(pd.read_parquet(tmp_path / "sentences").article_id) == {"a" * 16}
 
 
+def test_recover_removes_temp_files_of_the_report_and_the_model_pointer(tmp_path):
+    # A run killed while writing report.html or models/current.json leaves them beside the datasets.
+    (tmp_path / "models").mkdir()
+    leftovers = [tmp_path / ".report.html.123.tmp", tmp_path / "models" / ".current.json.123.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (tmp_path / "report.html").write_text("kept")
+    assert sorted(store.recover(tmp_path)) == sorted(leftovers)
+    assert not any(path.exists() for path in leftovers) and (tmp_path / "report.html").exists()
+
+
 def test_every_run_part_dataset_reads_as_an_empty_table_with_its_columns_from_the_first_commit(tmp_path):
     store.write_table(tmp_path / "sentences" / store.part_name("r1"), _sentences("a" * 16, 2), store.SENTENCES)
     store.commit_run(tmp_path, _runs_row("r1"), None)

@@ -404,8 +404,10 @@ def recover(output: Path) -> list[Path]:
     if compaction:
         log.warning("completed an interrupted compaction: removed %d files it had merged or written", len(compaction))
     removed: list[Path] = []
+    # The output folder itself and models/ hold the report and the current-model pointer,
+    # written through temp files like every dataset's.
     folders = {name: dataset_dir(output, name) for name in SCHEMAS} | {"state": output / "_state", "files-state": files_state_dir(output)} | {
-        name: output / "_state" / folder for name, (folder, _) in STATE_PARTS.items()}
+        name: output / "_state" / folder for name, (folder, _) in STATE_PARTS.items()} | {"output": output, "models": output / MODELS_DIR}
     for name, folder in folders.items():
         if not folder.is_dir():
             continue
