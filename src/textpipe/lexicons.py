@@ -84,6 +84,10 @@ class FastPattern:
                         (re.compile(f"{before}\\Z"), re.compile(after))
                     )
         self._face_starts = frozenset(before for before, _after in self._faces_at)
+        self._followers: dict[str, frozenset[str]] = {
+            before: frozenset(after for first, after in self._faces_at if first == before) for before in self._face_starts}
+        # Pieces that `_assess` reads alone: not a negation, modifier, emoticon or "!".
+        self._not_plain = frozenset({*self._negations, *self._emoticons, "!", "(!)", *(w for w, entry in self._entries.items() if entry[2])})
         self._tokens = TokenMemo(self._split)
 
     def _split(self, raw: str) -> tuple[tuple[str, ...], bool, str, str, tuple[str, ...], bool, bool]:
@@ -140,6 +144,34 @@ class FastPattern:
         """What `polarity` reads from one whitespace token (see `_split`). Not memoised."""
         return self._split(raw)
 
+    def plain_polarities(self, facts: tuple) -> tuple[float, ...] | None:
+        """The polarities of the lexicon words in a whitespace token with these
+        `token_facts`, or None when the token can change how others are read (a
+        negation, a modifier such as "very", an emoticon or "!", or characters that may
+        join a neighbour's into an emoticon). In a text without "!" whose tokens all have
+        plain polarities, `polarity` is `polarity_from_plain` of them, in order."""
+        lowered, inner = facts[0], facts[1]
+        if inner or not self._not_plain.isdisjoint(lowered):
+            return None
+        entries = self._entries
+        return tuple(entries[piece][0] for piece in lowered if piece in entries)
+
+    def face_followers(self, facts: tuple) -> frozenset[str]:
+        """The first characters of a next token that would place an emoticon's two
+        characters across the space after a token with these `token_facts`."""
+        return self._followers.get(facts[3], frozenset()) if facts[6] else frozenset()
+
+    def faces_across(self, facts: list[tuple]) -> bool:
+        """Whether two adjacent tokens may end and start an emoticon together (the
+        `token_facts` of a text's tokens, in order)."""
+        faces_at = self._faces_at
+        return any((facts[index][3], facts[index + 1][2]) in faces_at for index in compress(range(len(facts) - 1), map(_ENDS_LIKE_A_FACE, facts)))
+
+    @staticmethod
+    def polarity_from_plain(polarities: list[float]) -> float:
+        """`_assess`'s mean for words none of which negates, modifies or is an emoticon."""
+        return sum(polarities) / float(len(polarities) or 1)
+
     def _words(self, text: str, raws: list[str] | None = None, items: list[tuple] | None = None) -> list[str] | None:
         """The lowercase words pattern assesses, from the first token with a word
         `_assess` stops at (empty if none has one), or None when only the library can tell.
@@ -156,10 +188,7 @@ class FastPattern:
         # Any two adjacent pieces placed like emoticon characters, inside a token or
         # across two; a token left empty (an end-of-sentence marker) ends pattern's
         # sentence, across which nothing is joined.
-        faces_at = self._faces_at
-        if any(map(_INNER, items)) or any(
-            (items[index][3], items[index + 1][2]) in faces_at for index in compress(range(len(items) - 1), map(_ENDS_LIKE_A_FACE, items))
-        ):
+        if any(map(_INNER, items)) or self.faces_across(items):
             if self._joins_emoticon(items):
                 return None
         # Until the first word `_assess` stops at, nothing is pending and every word is
@@ -291,6 +320,14 @@ class FastAfinn:
             found = tuple(self._pattern.findall(lower))
         negation = is_negation(raw)
         return (lower, found, seconds, negation, bool(found) or negation, sum(map(self.lexicon.__getitem__, found)))
+
+    def plain_valence(self, facts: tuple) -> int | None:
+        """The summed valence of a whitespace token with these `token_facts`, or None when
+        it is a negation or may start an entry of several words. `negated_score` of a
+        text whose tokens all have one is (float(their sum), False)."""
+        if facts[2] is not None or facts[3] or not self._whole_valences:
+            return None
+        return facts[5]
 
     def token_facts(self, raw: str) -> tuple[str, tuple[str, ...], tuple[str, ...] | None, bool, bool, int]:
         """What `negated_score` reads from one whitespace token (see `_token`). Not memoised."""

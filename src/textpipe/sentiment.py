@@ -42,6 +42,9 @@ def _multiword(table: Mapping[str, float]) -> dict[tuple[str, ...], float]:
 _IDIOMS = _multiword(_C.SPECIAL_CASE_IDIOMS)
 _BOOSTER_BIGRAMS = frozenset(key for key in _multiword(_C.BOOSTER_DICT) if len(key) == 2)
 _IDIOM_ENDS = frozenset(key[-1] for key in (*_IDIOMS, *_BOOSTER_BIGRAMS))
+# A text without any of these words has no idiom or booster bigram: each ends with one,
+# or with "of" after "kind" or "sort".
+_IDIOM_WORDS = (_IDIOM_ENDS - {"of"}) | {"kind", "sort"}
 _EMPTY = {"neg": 0.0, "neu": 0.0, "pos": 0.0, "compound": 0.0}
 _NEUTRAL = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
 
@@ -147,6 +150,26 @@ class FastVader:
             valence is not None,
             booster is not None or negation or word in ("never", *_SO_THIS) or lower == "least",
         )
+
+    @staticmethod
+    def context_free(facts: tuple) -> bool:
+        """Whether a token with these `token_facts` neither changes another token's valence
+        nor has its own changed by another's: no booster, negation, "never", "so", "this",
+        "least", "but", "kind" or idiom word, and not a lexicon word in capitals (whose
+        valence depends on the other tokens' case). A text of such tokens scores as
+        `scores_from_valences` of its lexicon words' valences."""
+        _word, lower, upper, _valence, _booster, _negation, hit, modifies = facts
+        return not (modifies or (upper and hit) or lower == "but" or lower in _IDIOM_WORDS)
+
+    @staticmethod
+    def scores_from_valences(text: str, valences: list[float], n: int) -> dict[str, float]:
+        """`polarity_scores(text)` for a text of `n` tokens (of two or more characters),
+        all `context_free`, whose lexicon words have `valences`, in order."""
+        if not n:
+            return dict(_EMPTY)
+        if not valences:
+            return dict(_NEUTRAL)
+        return FastVader._score_valence(valences, range(len(valences)), n, text)
 
     def _token(self, raw: str) -> tuple[str, str, bool, float | None, float | None, bool, bool, bool]:
         facts = self.token_facts(raw)
