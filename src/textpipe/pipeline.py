@@ -118,12 +118,14 @@ def ingest_files(
     ingested_at: datetime,
     counts: IngestCounts,
 ) -> Iterator[IngestedChunk]:
-    """Read, clean and de-duplicate; yields chunks of at most `batch_size` new articles.
+    """Read, clean and de-duplicate; yields chunks of at most `batch_size` new articles
+    (their language detected chunk by chunk: `clean.with_languages`).
 
     `counts` is updated in place. Duplicates are articles whose id is in
     `seen_ids` or repeated earlier in this batch.
     """
-    from textpipe.clean import clean_article  # ftfy: ~30 ms a rerun with nothing to read does not need
+    # ftfy: ~30 ms a rerun with nothing to read does not need
+    from textpipe.clean import clean_without_language, with_languages
 
     kept: list[CleanArticle] = []
     rejects: list[Reject] = []
@@ -131,7 +133,7 @@ def ingest_files(
     for file in files:
         counts.files += 1
         for item in read_file(file, settings):
-            article = clean_article(item) if isinstance(item, RawArticle) else None
+            article = clean_without_language(item) if isinstance(item, RawArticle) else None
             if article is not None and len(article.text) < settings.min_text_chars:
                 # Invisible characters pass the reader's length check but not cleaning.
                 item = Reject(item.source, item.record, RejectReason.NO_TEXT, f"text has {len(article.text)} characters after cleaning")
@@ -150,10 +152,10 @@ def ingest_files(
                 counts.dates_not_read += 1
                 counts.date_not_read_example = counts.date_not_read_example or str(article.extra["published_at_raw"])[:60]
             if len(kept) >= settings.batch_size:
-                yield IngestedChunk(articles_table(kept, run_id, ingested_at), rejects)
+                yield IngestedChunk(articles_table(with_languages(kept), run_id, ingested_at), rejects)
                 kept, rejects = [], []
     if kept or rejects:
-        yield IngestedChunk(articles_table(kept, run_id, ingested_at), rejects)
+        yield IngestedChunk(articles_table(with_languages(kept), run_id, ingested_at), rejects)
 
 
 def articles_table(articles: Sequence[CleanArticle], run_id: str, ingested_at: datetime) -> pa.Table:
