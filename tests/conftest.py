@@ -96,3 +96,16 @@ def sample_output(tmp_path_factory) -> Path:
     done = subprocess.run([textpipe, "run", "--input", str(RAW), "--output", str(output)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return output
+
+
+def scorer_words(words: list[str], prefixes: list[str], suffixes: list[str], case_changes=(str.upper,)):
+    """A hypothesis strategy of words that trigger a sentiment scorer's rules: as listed,
+    case-changed, and wrapped in punctuation, so random sentences hit the rules far more
+    often than random unicode would."""
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.sampled_from(words),
+        *(st.sampled_from(words).map(change) for change in case_changes),
+        st.tuples(st.sampled_from(prefixes), st.sampled_from(words), st.sampled_from(suffixes)).map("".join),
+    )

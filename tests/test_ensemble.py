@@ -17,7 +17,7 @@ from textpipe.ensemble import WEIGHTS, EnsembleWeights, SentimentEnsemble, artic
 from textpipe.records import RawArticle
 from textpipe.sentiment import FastVader
 
-from conftest import BBC, ROOT, SHARED, load_script
+from conftest import BBC, ROOT, SHARED, load_script, scorer_words
 
 
 def _fit_script():
@@ -202,13 +202,7 @@ _NEWS_AND_RULE_WORDS = (
     "bomb shit right yeah death mouth ass don't isn't without despite nearly "
     ":) :( : ) ( ! !! ? . , ' \" o O x 8"
 ).split()
-_news_word = st.one_of(
-    st.sampled_from(_NEWS_AND_RULE_WORDS),
-    st.sampled_from(_NEWS_AND_RULE_WORDS).map(str.upper),
-    st.sampled_from(_NEWS_AND_RULE_WORDS).map(str.title),
-    st.tuples(st.sampled_from(["", "(", "'", '"', ":"]), st.sampled_from(_NEWS_AND_RULE_WORDS),
-              st.sampled_from(["", ".", ",", "!", ")", "'", "...", ":"])).map("".join),
-)
+_news_word = scorer_words(_NEWS_AND_RULE_WORDS, ["", "(", "'", '"', ":"], ["", ".", ",", "!", ")", "'", "...", ":"], (str.upper, str.title))
 _news_sentence = st.lists(_news_word, max_size=25).map(" ".join)
 
 

@@ -15,7 +15,7 @@ from textpipe.ensemble import read_ratings
 from textpipe.lexicons import FastAfinn, FastPattern, is_negation
 from textpipe.resources import sentence_splitter
 
-from conftest import BBC, SAMPLE, SHARED
+from conftest import BBC, SAMPLE, SHARED, scorer_words
 
 RATINGS = SHARED / "ratings"
 
@@ -147,9 +147,7 @@ _WORDS = (
     ":) :( :D XD <3 ♥ 8 8) e.g. U.S. Mr. END-OF-SENTENCE Σ naïve cover-up"
 ).split()
 _token = st.one_of(
-    st.sampled_from(_WORDS),
-    st.sampled_from(_WORDS).map(str.upper),
-    st.tuples(st.sampled_from(["", "(", "'", '"', ":", "-"]), st.sampled_from(_WORDS), st.sampled_from(["", ".", ",", "!", ")", "'", "...", ":"])).map("".join),
+    scorer_words(_WORDS, ["", "(", "'", '"', ":", "-"], ["", ".", ",", "!", ")", "'", "...", ":"]),
     st.text(min_size=1, max_size=5),
 )
 _gap = st.sampled_from([" ", "  ", "\n", "\n\n", "\r\n\r\n", "\t", "\u00a0", ""])
