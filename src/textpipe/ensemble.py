@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
@@ -115,8 +115,7 @@ class SentenceScorer:
         AFINN's `token_facts` (VADER's None for one character: it drops those); what the
         token adds to VADER's valences, whether VADER counts it, pattern's polarities and
         AFINN's valence, each None where one of that scorer's context rules involves the
-        token; and the characters that, starting the next token, would join this one's
-        last into an emoticon, and the token's first character."""
+        token."""
         vader = self.vader.token_facts(raw) if len(raw) > 1 else None
         pattern = self.ensemble.pattern
         pattern_facts = pattern.token_facts(raw)
@@ -125,7 +124,7 @@ class SentenceScorer:
         if vader is not None:
             valences = None if not FastVader.context_free(vader) else (vader[3],) if vader[6] else ()
         return (vader, pattern_facts, afinn_facts, valences, vader is not None, pattern.plain_polarities(pattern_facts),
-                self.ensemble.afinn.plain_valence(afinn_facts), pattern.face_followers(pattern_facts), pattern_facts[2])
+                self.ensemble.afinn.plain_valence(afinn_facts))
 
     def score(self, text: str) -> tuple[SentenceSentiment, float]:
         raws = text.split()
@@ -144,10 +143,11 @@ class SentenceScorer:
         else:
             afinn_sum, has_negation = float(sum(afinn_valences)), False
         polarities = list(map(_PATTERN_POLARITIES, facts))
-        if None in polarities or "!" in text or self._faces_across(facts):
-            pattern = ensemble.pattern.polarity(text, raws, list(map(_PATTERN_FACTS, facts)))
-        else:
+        pattern_facts = list(map(_PATTERN_FACTS, facts))
+        if self._pattern_plain(text, polarities, pattern_facts):
             pattern = FastPattern.polarity_from_plain(list(chain.from_iterable(polarities)))
+        else:
+            pattern = ensemble.pattern.polarity(text, raws, pattern_facts)
         return (
             SentenceSentiment(vader["neg"], vader["neu"], vader["pos"], compound),
             ensemble._combine(compound, pattern, afinn_sum, has_negation),
@@ -159,17 +159,16 @@ class SentenceScorer:
         return (
             None not in map(_VADER_VALENCES, facts),
             None not in map(_AFINN_VALENCE, facts),
-            None not in map(_PATTERN_POLARITIES, facts) and "!" not in text and not self._faces_across(facts),
+            self._pattern_plain(text, list(map(_PATTERN_POLARITIES, facts)), list(map(_PATTERN_FACTS, facts))),
         )
 
-    @staticmethod
-    def _faces_across(facts: list[tuple]) -> bool:
-        """`FastPattern.faces_across` from the memo's fields."""
-        return any(facts[index + 1][8] in facts[index][7] for index in compress(range(len(facts) - 1), map(_FACE_FOLLOWERS, facts)))
+    def _pattern_plain(self, text: str, polarities: list[tuple[float, ...] | None], pattern_facts: list[tuple]) -> bool:
+        """Whether pattern's polarity is `polarity_from_plain` of the tokens' polarities."""
+        return None not in polarities and "!" not in text and not self.ensemble.pattern.faces_across(pattern_facts)
 
 
-(_VADER_FACTS, _PATTERN_FACTS, _AFINN_FACTS, _VADER_VALENCES, _COUNTS_FOR_VADER, _PATTERN_POLARITIES, _AFINN_VALENCE,
- _FACE_FOLLOWERS) = (itemgetter(i) for i in range(8))
+(_VADER_FACTS, _PATTERN_FACTS, _AFINN_FACTS, _VADER_VALENCES, _COUNTS_FOR_VADER, _PATTERN_POLARITIES, _AFINN_VALENCE) = (
+    itemgetter(i) for i in range(7))
 
 
 def article_ensemble(scores: Sequence[float]) -> float | None:

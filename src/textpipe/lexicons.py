@@ -84,8 +84,6 @@ class FastPattern:
                         (re.compile(f"{before}\\Z"), re.compile(after))
                     )
         self._face_starts = frozenset(before for before, _after in self._faces_at)
-        self._followers: dict[str, frozenset[str]] = {
-            before: frozenset(after for first, after in self._faces_at if first == before) for before in self._face_starts}
         # Pieces that `_assess` reads alone: not a negation, modifier, emoticon or "!".
         self._not_plain = frozenset({*self._negations, *self._emoticons, "!", "(!)", *(w for w, entry in self._entries.items() if entry[2])})
         self._tokens = TokenMemo(self._split)
@@ -155,11 +153,6 @@ class FastPattern:
             return None
         entries = self._entries
         return tuple(entries[piece][0] for piece in lowered if piece in entries)
-
-    def face_followers(self, facts: tuple) -> frozenset[str]:
-        """The first characters of a next token that would place an emoticon's two
-        characters across the space after a token with these `token_facts`."""
-        return self._followers.get(facts[3], frozenset()) if facts[6] else frozenset()
 
     def faces_across(self, facts: list[tuple]) -> bool:
         """Whether two adjacent tokens may end and start an emoticon together (the
