@@ -11,13 +11,11 @@ copies of them (bench/stories_quality.py's edits) under other publishers.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,6 +137,18 @@ def assert_equal_to_a_recount(output: Path) -> pd.DataFrame:
     return articles
 
 
+# `textpipe` whose whole process group (workers too) is SIGKILLed when the run reaches its
+# commit point: polling the store for the run's parts and killing it then raced a
+# commit that follows the parts by milliseconds.
+KILLED_AT_COMMIT = """
+import os, signal, sys
+from textpipe import cli, store
+store.commit_run = lambda *args, **kwargs: os.killpg(0, signal.SIGKILL)
+sys.argv = ["textpipe", *sys.argv[1:]]
+cli.console_script()
+"""
+
+
 def _uncommitted_parts(output: Path) -> list[Path]:
     committed = store.committed_run_ids(output)
     return [p for p in (output / "articles").glob("part-*.parquet") if store.run_id_of(p) not in committed]
@@ -169,13 +179,9 @@ def test_copies_across_runs_join_one_story_and_every_dataset_equals_a_recount(ba
 
     # A run killed at its commit, then the run that follows it.
     _write(raw, "c.jsonl", third)
-    proc = subprocess.Popen([TEXTPIPE, "run", "--input", str(raw), "--output", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline and not _uncommitted_parts(output):
-        time.sleep(0.002)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_COMMIT, "run", "--input", str(raw), "--output", str(output)],
+                            capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert _uncommitted_parts(output)  # killed after writing its articles, before its commit
     _run("run", "--input", str(raw), "--output", str(output))
     articles = assert_equal_to_a_recount(output)
