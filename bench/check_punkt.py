@@ -53,7 +53,7 @@ def random_texts(params, n: int, seed: int) -> list[str]:
         parts = []
         for _ in range(rng.randint(1, 12)):
             parts.append(word())
-            parts.append(rng.choice([" ", " ", " ", "  ", "\n", " \n ", "\t", ""]))
+            parts.append(rng.choice([" ", " ", " ", "  ", "\n", " \n ", "\t", "", "\r", "\x0b", "\x0c", " --", "-- "]))
         texts.append("".join(parts))
     return texts
 

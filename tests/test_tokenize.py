@@ -89,6 +89,20 @@ def test_sentence_splits_equal_nltk_punkt_on_any_text(pieces):
     assert [(s.start_char, s.end_char) for s in split_sentences(text)] == _nltk_sentence_spans(text)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "Word", "said", "Mr", "U.S", "no", "12", ".", ".", "!", "?", "...", '"', "'", "’", "”", "»", ")", "]",
+                                  "}", "(", "--", ";", ":", ",", " ", " ", "  ", "\n", "\t", "\r", "\x0b", "\x0c", "\u00a0"]), max_size=60))
+def test_splitter_spans_equal_nltk_punkt_on_raw_text(pieces):
+    # Not normalized: every whitespace NLTK looks for, and closing marks to realign.
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    from textpipe.resources import load_punkt_params
+    from textpipe.tokenize import _sentence_splitter
+
+    text = "".join(pieces)
+    assert list(_sentence_splitter().span_tokenize(text)) == list(PunktSentenceTokenizer(load_punkt_params()).span_tokenize(text))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_token_count_equals_nltk_regexp_tokenizer(text):

@@ -162,6 +162,10 @@ class _PlainLanguageVars(punkt.PunktLanguageVars):
             return self._re_period_context
 
 
+# The last of the characters NLTK's `_get_last_whitespace_index` looks for (string.whitespace).
+_LAST_WHITESPACE = regex.compile("[ \t\n\r\x0b\x0c]", regex.REVERSE)
+
+
 @dataclass(frozen=True, slots=True)
 class _TokenFacts:
     """What Punkt's rules read of one token after its first (type-based) pass."""
@@ -187,6 +191,69 @@ class _Punkt(punkt.PunktSentenceTokenizer):
         super().__init__(params, lang_vars=_PlainLanguageVars())
         self._facts: dict[str, _TokenFacts] = {}
         self._breaks = TokenMemo(self._contains_sentbreak)
+
+    def span_tokenize(self, text: str, realign_boundaries: bool = True) -> Iterator[tuple[int, int]]:
+        """NLTK's candidate search, break decisions and realignment in one pass, same spans.
+
+        NLTK chains three generators of slice objects and finds each candidate's
+        preceding word with a Python loop over its characters; here, one loop over the
+        candidates with plain offsets and a reverse regex search for the whitespace.
+        """
+        if not realign_boundaries:
+            return super().span_tokenize(text, realign_boundaries)
+        breaks = self._breaks
+        last_whitespace = _LAST_WHITESPACE.search
+        starts: list[int] = []
+        stops: list[int] = []
+        last_break = 0
+        # The candidate before the current one, and the [start, stop) of its preceding word.
+        previous = None
+        previous_start = previous_stop = 0
+        for match in chain(self._lang_vars.period_context_re().finditer(text), (None,)):
+            if match is not None:
+                match_start = match.start()
+                space = last_whitespace(text, previous_stop, match_start)
+                word_start = space.end() if space is not None and space.start() > previous_stop else previous_start
+                if previous is None or previous_stop > word_start:  # the first, or overlapping: wait
+                    previous, previous_start, previous_stop = match, word_start, match_start
+                    continue
+            elif previous is None:
+                break
+            # `previous` is a candidate NLTK yields, with its context "word. Next".
+            after = previous.group("after_tok")
+            if breaks[text[previous_start:previous_stop] + previous.group() + after]:
+                starts.append(last_break)
+                stops.append(previous.end())
+                next_token = previous.start("next_tok")
+                last_break = next_token if next_token >= 0 else previous.end()
+            if match is None:
+                break
+            previous, previous_start, previous_stop = match, word_start, match_start
+        starts.append(last_break)
+        stops.append(len(text.rstrip()))
+        return iter(self._realigned(text, starts, stops))
+
+    def _realigned(self, text: str, starts: list[int], stops: list[int]) -> list[tuple[int, int]]:
+        """NLTK's `_realign_boundaries`: closing quotes and brackets after a break join the sentence before it."""
+        realign_match = self._lang_vars.re_boundary_realignment.match
+        spans = []
+        realign = 0
+        last = len(starts) - 1
+        for i in range(last + 1):
+            start, stop = starts[i] + realign, stops[i]
+            if i == last:
+                if stop > start:
+                    spans.append((start, stop))
+                break
+            found = realign_match(text, starts[i + 1], max(stops[i + 1], starts[i + 1]))
+            if found is not None:
+                spans.append((start, found.start() + len(found.group().rstrip())))
+                realign = found.end() - starts[i + 1]
+            else:
+                realign = 0
+                if stop > start:
+                    spans.append((start, stop))
+        return spans
 
     def text_contains_sentbreak(self, text: str) -> bool:
         """True if a token other than the last ends a sentence (NLTK's method, same answer).
