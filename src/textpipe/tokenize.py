@@ -10,6 +10,7 @@ because VADER reads intensity from both.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -162,8 +163,8 @@ class _PlainLanguageVars(punkt.PunktLanguageVars):
             return self._re_period_context
 
 
-# The last of the characters NLTK's `_get_last_whitespace_index` looks for (string.whitespace).
-_LAST_WHITESPACE = regex.compile("[ \t\n\r\x0b\x0c]", regex.REVERSE)
+# The last of the characters NLTK's `_get_last_whitespace_index` looks for.
+_LAST_WHITESPACE = regex.compile(f"[{regex.escape(string.whitespace)}]", regex.REVERSE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,38 +197,37 @@ class _Punkt(punkt.PunktSentenceTokenizer):
         """NLTK's candidate search, break decisions and realignment in one pass, same spans.
 
         NLTK chains three generators of slice objects and finds each candidate's
-        preceding word with a Python loop over its characters; here, one loop over the
-        candidates with plain offsets and a reverse regex search for the whitespace.
+        preceding word with a Python loop over its characters; here, plain offsets and a
+        reverse regex search for the whitespace.
         """
         if not realign_boundaries:
             return super().span_tokenize(text, realign_boundaries)
-        breaks = self._breaks
         last_whitespace = _LAST_WHITESPACE.search
+        # NLTK's candidates with the start of the word before each: a candidate whose word
+        # reaches back over the one before drops that one.
+        candidates: list[tuple[regex.Match, int]] = []
+        previous: regex.Match | None = None
+        previous_start = 0
+        for match in self._lang_vars.period_context_re().finditer(text):
+            previous_stop = previous.start() if previous is not None else 0
+            space = last_whitespace(text, previous_stop, match.start())
+            word_start = space.end() if space is not None and space.start() > previous_stop else previous_start
+            if previous is not None and previous_stop <= word_start:
+                candidates.append((previous, previous_start))
+            previous, previous_start = match, word_start
+        if previous is not None:
+            candidates.append((previous, previous_start))
+        breaks = self._breaks
         starts: list[int] = []
         stops: list[int] = []
         last_break = 0
-        # The candidate before the current one, and the [start, stop) of its preceding word.
-        previous = None
-        previous_start = previous_stop = 0
-        for match in chain(self._lang_vars.period_context_re().finditer(text), (None,)):
-            if match is not None:
-                match_start = match.start()
-                space = last_whitespace(text, previous_stop, match_start)
-                word_start = space.end() if space is not None and space.start() > previous_stop else previous_start
-                if previous is None or previous_stop > word_start:  # the first, or overlapping: wait
-                    previous, previous_start, previous_stop = match, word_start, match_start
-                    continue
-            elif previous is None:
-                break
-            # `previous` is a candidate NLTK yields, with its context "word. Next".
-            if breaks[text[previous_start:previous_stop] + previous.group() + previous.group("after_tok")]:
+        for match, word_start in candidates:
+            # The context NLTK decides on: "word. Next".
+            if breaks[text[word_start : match.start()] + match.group() + match.group("after_tok")]:
                 starts.append(last_break)
-                stops.append(previous.end())
-                next_token = previous.start("next_tok")
-                last_break = next_token if next_token >= 0 else previous.end()
-            if match is None:
-                break
-            previous, previous_start, previous_stop = match, word_start, match_start
+                stops.append(match.end())
+                next_token = match.start("next_tok")
+                last_break = next_token if next_token >= 0 else match.end()
         starts.append(last_break)
         stops.append(len(text.rstrip()))
         return iter(self._realigned(text, starts, stops))
@@ -237,21 +237,19 @@ class _Punkt(punkt.PunktSentenceTokenizer):
         realign_match = self._lang_vars.re_boundary_realignment.match
         spans = []
         realign = 0
-        last = len(starts) - 1
-        for i in range(last + 1):
-            start, stop = starts[i] + realign, stops[i]
-            if i == last:
-                if stop > start:
-                    spans.append((start, stop))
-                break
-            found = realign_match(text, starts[i + 1], max(stops[i + 1], starts[i + 1]))
+        for i in range(len(starts) - 1):
+            start, stop, next_start = starts[i] + realign, stops[i], starts[i + 1]
+            found = realign_match(text, next_start, max(stops[i + 1], next_start))
             if found is not None:
                 spans.append((start, found.start() + len(found.group().rstrip())))
-                realign = found.end() - starts[i + 1]
+                realign = found.end() - next_start
             else:
                 realign = 0
                 if stop > start:
                     spans.append((start, stop))
+        start, stop = starts[-1] + realign, stops[-1]
+        if stop > start:
+            spans.append((start, stop))
         return spans
 
     def text_contains_sentbreak(self, text: str) -> bool:
