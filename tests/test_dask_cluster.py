@@ -17,7 +17,7 @@ import pytest
 
 from faults import prefect_server
 from services import dask_scheduler, dask_worker
-from test_prefect_ops import Server, Snapshot, assert_same_rows, assert_store_is_sound, bbc_subset, ok, read, textpipe
+from test_prefect_ops import Server, Snapshot, assert_same_rows, assert_store_is_sound, bbc_subset, ok, read, recorded_task_runs, textpipe
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_a_run_on_a_dask_cluster_writes_the_same_rows_as_the_default_runner(serv
 
     with server.client() as client:
         flow_run = _flow_run_of(client, snapshots["dask"].last_run().run_id)
-        task_runs = client.read_task_runs(flow_run_filter=_ids(flow_run.id))
+        task_runs = recorded_task_runs(client, flow_run.id)
     names = [r.name for r in task_runs if r.state.is_completed()]
     sentiment = sorted(n for n in names if n.startswith("sentiment [batch"))
     total = len(sentiment)
@@ -75,12 +75,6 @@ def test_a_run_on_a_dask_cluster_writes_the_same_rows_as_the_default_runner(serv
     # topics) went through the cluster: a task passes at least three scheduler states.
     submitted = [n for n in names if n.startswith(("ingest-tokenize [", "sentiment [", "topics"))]
     assert len(submitted) >= total + 2 and transitions >= 3 * len(submitted), (transitions, sorted(names))
-
-
-def _ids(flow_run_id):  # type: ignore[no-untyped-def]
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    return FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
 
 
 def _hidden_folder_worker(address: str, log_dir: Path, hidden: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -192,6 +192,27 @@ def served_run(server, tmp_path_factory):
         return output, run, _flow_run_of(client, run.run_id), result
 
 
+def recorded_task_runs(client, flow_run_id, timeout: float = 30):  # type: ignore[no-untyped-def]
+    """The task runs of a finished flow run once the server has recorded them all: `textpipe
+    server` writes task-run events in batches, at least every second (textpipe.server)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    def read():  # type: ignore[no-untyped-def]
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+    # Recorded in order per task run, so all are final once every one is; a second read
+    # after a pause shows that no late task run was still on its way.
+    def settled():  # type: ignore[no-untyped-def]
+        first = read()
+        if not first or not all(t.state and t.state.is_final() for t in first):
+            return None
+        time.sleep(1.5)
+        second = read()
+        return second if len(second) == len(first) and all(t.state.is_final() for t in second) else None
+
+    return poll(settled, timeout, "the server to record the run's task runs")
+
+
 def _flow_run_of(client, run_id: str):  # type: ignore[no-untyped-def]
     """The `textpipe-run` flow run that wrote the `runs` row `run_id`."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -220,11 +241,9 @@ def test_served_run_completes_in_the_server(served_run):
 
 @pytest.mark.slow
 def test_served_run_shows_every_stage_as_a_task_run(served_run, server):
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     _, _, flow_run, _ = served_run
     with server.client() as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+        task_runs = recorded_task_runs(client, flow_run.id)
     names = [t.name for t in task_runs]
     for stage in ("discover", "ingest-tokenize [files 1/1]", "sentiment [batch 1/", "topics", "write"):
         assert any(name.startswith(stage) for name in names), (stage, names)
@@ -235,13 +254,11 @@ def test_served_run_shows_every_stage_as_a_task_run(served_run, server):
 def test_the_flow_run_carries_the_textpipe_tag_and_its_task_runs_none(served_run, server):
     # A tagged task run asks the server for tag concurrency slots before it
     # starts: at 20,000 articles that stalled whole batches for seconds.
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     from textpipe_flows.pipeline import RUN_TAG
 
     _, _, flow_run, _ = served_run
     with server.client() as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+        task_runs = recorded_task_runs(client, flow_run.id)
     assert RUN_TAG in flow_run.tags
     assert task_runs and all(not t.tags for t in task_runs), [(t.name, t.tags) for t in task_runs]
 

@@ -174,6 +174,25 @@ def test_textpipe_server_vacuums_old_flow_runs_unless_the_user_chose(tmp_path, u
     assert result.stdout.strip() == expected
 
 
+@pytest.mark.parametrize("user_setting", [None, "environment", "prefect.toml"])
+def test_textpipe_server_batches_task_run_records_unless_the_user_chose(tmp_path, user_setting):
+    """The server records task runs in batches (the recorder's batch size and flush
+    interval), unless the environment or prefect.toml sets either."""
+    env = {**local_env(), "PREFECT_HOME": str(tmp_path / "home")}
+    names = ("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL")
+    for name in names:
+        env.pop(name, None)
+    if user_setting == "environment":
+        env[names[0]] = "5"
+    elif user_setting == "prefect.toml":
+        (tmp_path / "prefect.toml").write_text("[server.services.task_run_recorder]\nflush_interval = 3\n", encoding="utf-8")
+    script = ("from textpipe.server import server_environment\n"
+              f"env = server_environment('127.0.0.1', 4200)\nprint(*(env.get(name) for name in {names!r}))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    expected = {None: "50 1", "environment": "5 None", "prefect.toml": "None None"}[user_setting]
+    assert result.stdout.strip() == expected
+
+
 def test_textpipe_server_on_a_taken_port_is_one_clear_error(tmp_path):
     """The banner must not name a UI at a port that another process serves."""
     import socket

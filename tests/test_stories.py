@@ -60,6 +60,29 @@ def test_the_sketch_is_datasketchs_minhash_of_the_shingles():
         assert (sizes[index].as_py(), signatures[index].as_py()) == (one.n_shingles, one.signature.tobytes())
 
 
+def test_sketch_columns_read_back_for_placement_as_each_article_wrote_them(tmp_path):
+    """`sketch_arrays` reads a staged table's signatures as one array (no object per
+    article), also from a slice and from several chunks, and placing them gives the
+    stories that placing each article's own sketch gives."""
+    articles = [a for category in ("entertainment", "sport") for a in _bbc(category, 30)]
+    articles += articles[:5]  # copies, so that some articles join another's story
+    bodies = [_terms(body) for _, body in articles]
+    sizes, signatures = stories.sketch_columns(pa.array(bodies, pa.list_(pa.string())), [0] * len(bodies))
+    ids = [f"{index:016x}" for index in range(1, len(bodies) + 1)]
+    table = pa.table({"article_id": ids, "n_shingles": sizes, "signature": signatures})
+    chunked = pa.concat_tables([table.slice(0, 7), table.slice(7, 20), table.slice(27)])
+    for view in (table, table.slice(3, 40), chunked):
+        read_ids, read_sizes, read_signatures = stories.sketch_arrays(view)
+        assert read_ids == view.column("article_id").to_pylist()
+        assert read_sizes.tolist() == view.column("n_shingles").to_pylist()
+        assert [row.tobytes() for row in read_signatures] == view.column("signature").to_pylist()
+    one_by_one = stories.StoryIndex(tmp_path / "objects").place(
+        [stories.NewArticle(i, stories.sketch(words)) for i, words in zip(ids, bodies, strict=True)], "run-1")
+    as_columns = stories.StoryIndex(tmp_path / "columns").place_sketches(*stories.sketch_arrays(chunked), "run-1")
+    assert as_columns == one_by_one
+    assert sum(story != article for article, story in as_columns.items()) >= 5
+
+
 def test_shingles_ignore_case_punctuation_and_quote_style_but_not_words():
     _, body = _bbc("politics", 1)[0]
     restyled = body.replace('"', "“").replace("'", "’").upper()

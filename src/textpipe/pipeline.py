@@ -493,14 +493,14 @@ def sentiment_stage(articles_path: Path, sentences_path: Path, language: str, in
 def place_stories(output: Path, article_paths: Sequence[Path], dropped: Sequence[set[str]], run_id: str) -> dict[str, str]:
     """The story of every new article of a run (`textpipe.stories`), placed earliest first;
     the index gains the run's part (removed again if the run never commits)."""
-    from textpipe.stories import StoryIndex, new_articles, placement_order
+    from textpipe.stories import StoryIndex, placement_order, sketch_arrays
 
     columns = ["article_id", "published_at", "ingested_at", "n_shingles", "signature"]
     tables = [store.read_staged(path).select(columns) for path in article_paths]
     tables = [store.drop_ids(table, ids) for table, ids in zip(tables, dropped, strict=True)]
     if not tables or not sum(t.num_rows for t in tables):
         return {}
-    return StoryIndex(output).place(new_articles(placement_order(pa.concat_tables(tables))), run_id)
+    return StoryIndex(output).place_sketches(*sketch_arrays(placement_order(pa.concat_tables(tables))), run_id)
 
 
 def run_terms(mention_paths: Sequence[Path], dropped: Sequence[set[str]]) -> pa.Table | None:

@@ -352,9 +352,16 @@ class StoryIndex:
         """
         if not articles:
             return {}
-        ids = article_keys([a.article_id for a in articles])
-        signatures = np.stack([a.sketch.signature for a in articles]).astype(np.uint32)
-        sizes = np.array([a.sketch.n_shingles for a in articles], np.int64)
+        return self.place_sketches([a.article_id for a in articles], np.array([a.sketch.n_shingles for a in articles], np.int64),
+                                   np.stack([a.sketch.signature for a in articles]), run_id)
+
+    def place_sketches(self, new_ids: Sequence[str], sizes: np.ndarray, signatures: np.ndarray, run_id: str) -> dict[str, str]:
+        """`place` for articles given as columns: ids, n_shingles and signatures (rows of NUM_PERM uint32)."""
+        if not len(new_ids):
+            return {}
+        ids = article_keys(new_ids)
+        signatures = np.asarray(signatures).astype(np.uint32).reshape(-1, NUM_PERM)
+        sizes = np.asarray(sizes, np.int64)
         keys = band_keys(signatures)
         stored = self._stored_candidates(keys)
         earlier = _earlier_in_run(keys)
@@ -490,11 +497,15 @@ def _assign(ids: np.ndarray, signatures: np.ndarray, sizes: np.ndarray, stored: 
     return stories
 
 
-def new_articles(table: pa.Table) -> list[NewArticle]:
-    """The sketches of a staged article table (columns article_id, n_shingles, signature)."""
-    signatures = table.column("signature").to_pylist()
-    return [NewArticle(a, Sketch(n, np.frombuffer(s, np.uint32))) for a, n, s in zip(
-        table.column("article_id").to_pylist(), table.column("n_shingles").to_pylist(), signatures, strict=True)]
+def sketch_arrays(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The sketches of a staged article table (columns article_id, n_shingles, signature) as
+    `StoryIndex.place_sketches` takes them: ids, sizes, and signatures as one (articles, NUM_PERM) array."""
+    signature = table.column("signature")
+    signature = signature.combine_chunks() if signature.num_chunks else pa.array([], signature.type)
+    width = NUM_PERM * 4
+    data = np.frombuffer(signature.buffers()[1], np.uint8)[signature.offset * width : (signature.offset + len(signature)) * width]
+    return (table.column("article_id").to_pylist(), table.column("n_shingles").to_numpy().astype(np.int64),
+            data.view(np.uint32).reshape(-1, NUM_PERM))
 
 
 def seen_at(table: pa.Table) -> pa.ChunkedArray:
