@@ -200,8 +200,8 @@ def recorded_task_runs(client, flow_run_id, timeout: float = 30):  # type: ignor
     def read():  # type: ignore[no-untyped-def]
         return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
-    # Recorded in order per task run, so all are final once every one is; a second read
-    # after a pause shows that no late task run was still on its way.
+    # A task run shows once its first event is written and is final once its last one is;
+    # a second read, a flush interval later, shows that none was still on its way.
     def settled():  # type: ignore[no-untyped-def]
         first = read()
         if not first or not all(t.state and t.state.is_final() for t in first):

@@ -71,6 +71,7 @@ def test_sketch_columns_read_back_for_placement_as_each_article_wrote_them(tmp_p
     ids = [f"{index:016x}" for index in range(1, len(bodies) + 1)]
     table = pa.table({"article_id": ids, "n_shingles": sizes, "signature": signatures})
     chunked = pa.concat_tables([table.slice(0, 7), table.slice(7, 20), table.slice(27)])
+    assert [len(column) for column in stories.sketch_arrays(table.slice(0, 0))] == [0, 0, 0]
     for view in (table, table.slice(3, 40), chunked):
         read_ids, read_sizes, read_signatures = stories.sketch_arrays(view)
         assert read_ids == view.column("article_id").to_pylist()

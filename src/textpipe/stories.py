@@ -500,8 +500,9 @@ def _assign(ids: np.ndarray, signatures: np.ndarray, sizes: np.ndarray, stored: 
 def sketch_arrays(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The sketches of a staged article table (columns article_id, n_shingles, signature) as
     `StoryIndex.place_sketches` takes them: ids, sizes, and signatures as one (articles, NUM_PERM) array."""
-    signature = table.column("signature")
-    signature = signature.combine_chunks() if signature.num_chunks else pa.array([], signature.type)
+    if not table.num_rows:
+        return [], np.zeros(0, np.int64), np.zeros((0, NUM_PERM), np.uint32)
+    signature = table.column("signature").combine_chunks()
     width = NUM_PERM * 4
     data = np.frombuffer(signature.buffers()[1], np.uint8)[signature.offset * width : (signature.offset + len(signature)) * width]
     return (table.column("article_id").to_pylist(), table.column("n_shingles").to_numpy().astype(np.int64),
