@@ -20,10 +20,13 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textpipe.errors import ConfigError, TextpipeError
 from textpipe.startup import collector_paused
+
+if TYPE_CHECKING:
+    from prefect.settings.models.server.services import ServerServicesSettings
 
 
 def server_environment(host: str, port: int) -> dict[str, str]:
@@ -37,9 +40,10 @@ def server_environment(host: str, port: int) -> dict[str, str]:
         DO_NOT_TRACK="1",
         PREFECT_LOGGING_SERVER_LEVEL=env.get("PREFECT_LOGGING_SERVER_LEVEL", "WARNING"),
     )
-    if not _db_vacuum_configured():
+    user_set = _services_set_by_user()
+    if "enabled" not in user_set.db_vacuum.model_fields_set:
         env[DB_VACUUM_SETTING] = "events,flow_runs"
-    if not _task_run_recorder_configured():
+    if not {"batch_size", "flush_interval"} & user_set.task_run_recorder.model_fields_set:
         env.update(TASK_RUN_RECORDER_SETTINGS)
     return env
 
@@ -65,18 +69,12 @@ TASK_RUN_RECORDER_SETTINGS = {
 DB_VACUUM_SETTING = "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"
 
 
-def _db_vacuum_configured() -> bool:
-    """Whether the environment, a profile or prefect.toml sets what Prefect's vacuum deletes."""
+def _services_set_by_user() -> ServerServicesSettings:
+    """Prefect's server-services settings as read once from the environment, a profile and
+    prefect.toml; each section's `model_fields_set` names what the user set there."""
     from prefect.settings import Settings
 
-    return "enabled" in Settings().server.services.db_vacuum.model_fields_set
-
-
-def _task_run_recorder_configured() -> bool:
-    """Whether the environment, a profile or prefect.toml sets how the task-run recorder batches."""
-    from prefect.settings import Settings
-
-    return bool({"batch_size", "flush_interval"} & Settings().server.services.task_run_recorder.model_fields_set)
+    return Settings().server.services
 
 
 def server_command(host: str, port: int) -> list[str]:
